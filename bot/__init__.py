@@ -1,0 +1,1 @@
+"""Runtime of the Assistant Rentrée ENT: settings, storage, adapters and command line."""

@@ -1,0 +1,215 @@
+"""Command-line sub-commands for the database: directory, db, audit and accounts."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.accounts import CODE_TTL, AccountError
+from bot.audit import to_json_line, to_text_line
+from bot.schoolfile import SchoolFileError, export_school, import_school
+from bot.storage import Store, utc_now
+
+DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
+
+
+class HasDatabaseUrl(Protocol):
+    """What the commands need from the settings."""
+
+    database_url: str
+
+
+Command = Callable[[argparse.Namespace, HasDatabaseUrl], int]
+
+
+def fail(message: str) -> int:
+    """Print one French line on stderr and return the exit status for refused input."""
+    print(" ".join(message.split()), file=sys.stderr)
+    return 1
+
+
+def _guarded(command: Command) -> Command:
+    """Turn expected failures into one line on stderr and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+        try:
+            return command(args, settings)
+        except (SchoolFileError, AccountError) as error:
+            return fail(str(error))
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+            return fail(f"Base de données inaccessible ou invalide : {reason}")
+        except OSError as error:
+            return fail(f"Erreur d'entrée-sortie : {error.strerror or error}")
+
+    return run
+
+
+def open_store(settings: HasDatabaseUrl) -> Store:
+    """Open DATABASE_URL, bring its schema up to date, and seed the demo school when empty."""
+    store = Store.from_url(settings.database_url)
+    store.upgrade()
+    if store.is_empty():
+        import_school(store, DEMO_SCHOOL)
+    return store
+
+
+def _plain_store(settings: HasDatabaseUrl) -> Store:
+    store = Store.from_url(settings.database_url)
+    store.upgrade()
+    return store
+
+
+def _local_time(moment: datetime) -> str:
+    """A moment as French schools read it (Paris time), or UTC when no time zone data."""
+    try:
+        return moment.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y à %H:%M (Paris)")
+    except ZoneInfoNotFoundError:
+        return moment.strftime("%d/%m/%Y à %H:%M UTC")
+
+
+@_guarded
+def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`directory import FILE`."""
+    store = _plain_store(settings)
+    try:
+        summary = import_school(store, args.file)
+    finally:
+        store.dispose()
+    print(summary.line())
+    return 0
+
+
+@_guarded
+def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`directory export [--output FILE]`."""
+    store = _plain_store(settings)
+    try:
+        text = json.dumps(export_school(store), ensure_ascii=False, indent=1)
+    finally:
+        store.dispose()
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+@_guarded
+def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`db upgrade`."""
+    store = Store.from_url(settings.database_url)
+    try:
+        created = store.upgrade()
+    finally:
+        store.dispose()
+    if created:
+        print(f"Base de données mise à jour : {len(created)} table(s) créée(s).")
+    else:
+        print("Base de données déjà à jour.")
+    return 0
+
+
+@_guarded
+def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`audit [--json]`."""
+    store = _plain_store(settings)
+    try:
+        entries = store.audit.entries()
+    finally:
+        store.dispose()
+    for entry in entries:
+        if args.json:
+            print(json.dumps(to_json_line(entry), ensure_ascii=False))
+        else:
+            print(to_text_line(entry))
+    return 0
+
+
+@_guarded
+def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`accounts invite LOGIN`."""
+    store = open_store(settings)
+    now = utc_now()
+    try:
+        code = store.accounts.invite(args.login, now)
+    finally:
+        store.dispose()
+    print(f"{code}  (code à usage unique pour {args.login}, valable jusqu'au "
+          f"{_local_time(now + CODE_TTL)})")
+    return 0
+
+
+@_guarded
+def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`accounts list`."""
+    store = _plain_store(settings)
+    try:
+        links = store.accounts.list_links()
+    finally:
+        store.dispose()
+    if not links:
+        print("Aucun compte Telegram lié.")
+    for link in links:
+        print(f"{link.login}\t{link.speaker_key}\t{link.linked_at.isoformat(timespec='seconds')}")
+    return 0
+
+
+@_guarded
+def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`accounts revoke LOGIN`."""
+    store = _plain_store(settings)
+    try:
+        known = store.directory.user_by_login(args.login) is not None
+        speakers = store.accounts.revoke(args.login)
+    finally:
+        store.dispose()
+    if not known and not speakers:
+        return fail(f"Aucun compte « {args.login} » dans l'annuaire.")
+    print(
+        f"{len(speakers)} liaison(s) Telegram supprimée(s) pour {args.login} ; "
+        "ses codes non utilisés sont annulés."
+    )
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register directory, db, audit and accounts on the main parser's sub-parsers."""
+    directory = subparsers.add_parser("directory", help="importer / exporter l'annuaire")
+    directory_commands = directory.add_subparsers(dest="directory_command", required=True)
+    importer = directory_commands.add_parser("import", help="charger un fichier d'école (JSON)")
+    importer.add_argument("file", metavar="FILE")
+    importer.set_defaults(func=directory_import)
+    exporter = directory_commands.add_parser("export", help="écrire l'annuaire en JSON")
+    exporter.add_argument("--output", "-o", metavar="FILE", help="fichier (défaut : sortie)")
+    exporter.set_defaults(func=directory_export)
+
+    database = subparsers.add_parser("db", help="schéma de la base de données")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser("upgrade", help="créer les tables manquantes").set_defaults(
+        func=db_upgrade
+    )
+
+    audit = subparsers.add_parser("audit", help="journal des actions des directeurs")
+    audit.add_argument("--json", action="store_true", help="un objet JSON par ligne")
+    audit.set_defaults(func=audit_show)
+
+    accounts = subparsers.add_parser("accounts", help="liaison des comptes Telegram")
+    accounts_commands = accounts.add_subparsers(dest="accounts_command", required=True)
+    invite = accounts_commands.add_parser("invite", help="créer un code de liaison (48 h)")
+    invite.add_argument("login", metavar="LOGIN")
+    invite.set_defaults(func=accounts_invite)
+    accounts_commands.add_parser("list", help="comptes liés").set_defaults(func=accounts_list)
+    revoke = accounts_commands.add_parser("revoke", help="délier un compte")
+    revoke.add_argument("login", metavar="LOGIN")
+    revoke.set_defaults(func=accounts_revoke)

@@ -1,0 +1,568 @@
+"""The directory the intents read and change: domain records, protocol and SQL implementation."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.storage import (
+    ChildLinkRow,
+    ClassMemberRow,
+    ClassRow,
+    FavoriteMemberRow,
+    FavoriteRow,
+    GroupMemberRow,
+    GroupRow,
+    StructureRow,
+    UserRow,
+    UserStructureRow,
+)
+
+if TYPE_CHECKING:
+    from bot.storage import Store
+
+PROFILES = ("Teacher", "Personnel", "Student", "Relative", "Guest")
+SOURCES = ("AAF1D", "MANUAL", "CSV")
+FUNCTIONS = ("DIRECTOR", "ERUN")
+GROUP_TYPES = ("ManualGroup", "ProfileGroup", "FunctionalGroup")
+
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A school."""
+
+    id: str
+    name: str
+    city: str
+    circonscription: str
+
+
+@dataclass(frozen=True)
+class SchoolClass:
+    """A class; pupil_count counts live Student members (a class shows only once it has one)."""
+
+    id: str
+    structure_id: str
+    name: str
+    level: str
+    pupil_count: int
+
+
+@dataclass(frozen=True)
+class User:
+    """An account of the directory."""
+
+    id: str
+    login: str
+    first_name: str
+    last_name: str
+    profile: str
+    source: str
+    activated: bool
+    blocked: bool
+    structures: tuple[str, ...]
+    home_structure: str | None
+    classes: tuple[str, ...]
+    functions: tuple[str, ...]
+    children: tuple[str, ...]
+    birth_date: str | None
+    deleted: str | None
+    pre_deleted: str | None
+
+    @property
+    def full_name(self) -> str:
+        """« Prénom Nom »."""
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def is_live(self) -> bool:
+        """Neither deleted nor in pre-deletion."""
+        return not self.deleted and not self.pre_deleted
+
+    @property
+    def is_manual(self) -> bool:
+        """Created by hand in the console (not fed by the académie)."""
+        return self.source == "MANUAL"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group of a structure."""
+
+    id: str
+    structure_id: str
+    name: str
+    type: str
+    member_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShareFavorite:
+    """A saved sharing list owned by a user."""
+
+    id: str
+    owner_id: str
+    name: str
+    member_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What set_blocked did: accounts whose flag changed, and those already in that state."""
+
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+class NotFound(LookupError):
+    """A change names a record that the directory does not hold; the message is French."""
+
+
+class Directory(Protocol):
+    """What the intents need from the directory; an ENT (entcore) client may implement it."""
+
+    def structure(self, structure_id: str) -> Structure | None: ...
+
+    def structures(self) -> list[Structure]: ...
+
+    def classes(self, structure_id: str) -> list[SchoolClass]: ...
+
+    def users(
+        self,
+        structure_id: str,
+        profiles: Iterable[str] | None = None,
+        include_removed: bool = False,
+    ) -> list[User]: ...
+
+    def user(self, user_id: str) -> User | None: ...
+
+    def user_by_login(self, login: str) -> User | None: ...
+
+    def groups(self, structure_id: str) -> list[Group]: ...
+
+    def group(self, group_id: str) -> Group | None: ...
+
+    def share_favorites(self, structure_id: str) -> list[ShareFavorite]: ...
+
+    def set_blocked(
+        self, structure_id: str, profiles: Iterable[str], blocked: bool
+    ) -> BlockResult: ...
+
+    def attach_teacher_to_class(self, user_id: str, class_id: str) -> None: ...
+
+    def detach_teacher_from_structure(self, user_id: str, structure_id: str) -> None: ...
+
+    def delete_group(self, group_id: str) -> None: ...
+
+    def remove_manual_account(
+        self, user_id: str, on: date
+    ) -> Literal["deleted", "pre_deleted"]: ...
+
+    def add_group_members(self, group_id: str, user_ids: Iterable[str]) -> tuple[str, ...]: ...
+
+    def create_group(self, structure_id: str, name: str, type: str) -> Group: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII words joined by dashes (« Chorale 2025-2026 » → chorale-2025-2026)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:40].strip("-") or "groupe"
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _live() -> ColumnElement[bool]:
+    return UserRow.deleted.is_(None) & UserRow.pre_deleted.is_(None)  # type: ignore[union-attr]
+
+
+class SqlDirectory:
+    """The directory stored in the assistant's database; stores faithfully, enforces no policy.
+
+    Outside transaction() each change is committed on its own; inside, changes and reads share
+    the block's session, so reads see the block's uncommitted writes.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside commits together, or nothing if an exception escapes (re-raised)."""
+        return self._store.transaction()
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def structure(self, structure_id: str) -> Structure | None:
+        """The structure with this id (UAI), if any."""
+        with self._store.session() as session:
+            row = session.get(StructureRow, structure_id)
+            return _structure(row) if row is not None else None
+
+    def structures(self) -> list[Structure]:
+        """Every structure, in file order."""
+        with self._store.session() as session:
+            rows = session.scalars(select(StructureRow).order_by(StructureRow.position))
+            return [_structure(row) for row in rows]
+
+    def classes(self, structure_id: str) -> list[SchoolClass]:
+        """Every class of the structure, empty ones included (check pupil_count)."""
+        with self._store.session() as session:
+            counts = dict(
+                session.execute(
+                    select(ClassMemberRow.class_id, func.count())
+                    .join(UserRow, UserRow.id == ClassMemberRow.user_id)
+                    .join(ClassRow, ClassRow.id == ClassMemberRow.class_id)
+                    .where(ClassRow.structure_id == structure_id)
+                    .where(UserRow.profile == "Student")
+                    .where(_live())
+                    .group_by(ClassMemberRow.class_id)
+                ).all()
+            )
+            rows = session.scalars(
+                select(ClassRow)
+                .where(ClassRow.structure_id == structure_id)
+                .order_by(ClassRow.position)
+            )
+            return [
+                SchoolClass(
+                    id=row.id,
+                    structure_id=row.structure_id,
+                    name=row.name,
+                    level=row.level,
+                    pupil_count=counts.get(row.id, 0),
+                )
+                for row in rows
+            ]
+
+    def users(
+        self,
+        structure_id: str,
+        profiles: Iterable[str] | None = None,
+        include_removed: bool = False,
+    ) -> list[User]:
+        """Members of the structure, optionally of some profiles; live accounts unless asked."""
+        with self._store.session() as session:
+            query = (
+                select(UserRow)
+                .join(UserStructureRow, UserStructureRow.user_id == UserRow.id)
+                .where(UserStructureRow.structure_id == structure_id)
+                .order_by(UserRow.position, UserRow.id)
+            )
+            if profiles is not None:
+                query = query.where(UserRow.profile.in_(list(profiles)))  # type: ignore[attr-defined]
+            if not include_removed:
+                query = query.where(_live())
+            return _hydrate(session, list(session.scalars(query)))
+
+    def user(self, user_id: str) -> User | None:
+        """The account with this id, removed or not."""
+        with self._store.session() as session:
+            row = session.get(UserRow, user_id)
+            return _hydrate(session, [row])[0] if row is not None else None
+
+    def user_by_login(self, login: str) -> User | None:
+        """The account with this login, removed or not."""
+        with self._store.session() as session:
+            row = session.scalars(select(UserRow).where(UserRow.login == login)).first()
+            return _hydrate(session, [row])[0] if row is not None else None
+
+    def groups(self, structure_id: str) -> list[Group]:
+        """Every group of the structure, in file order then creation order."""
+        with self._store.session() as session:
+            rows = list(
+                session.scalars(
+                    select(GroupRow)
+                    .where(GroupRow.structure_id == structure_id)
+                    .order_by(GroupRow.position)
+                )
+            )
+            members: dict[str, list[str]] = defaultdict(list)
+            for group_id, user_id in session.execute(
+                select(GroupMemberRow.group_id, GroupMemberRow.user_id)
+                .join(GroupRow, GroupRow.id == GroupMemberRow.group_id)
+                .where(GroupRow.structure_id == structure_id)
+                .order_by(GroupMemberRow.group_id, GroupMemberRow.position)
+            ):
+                members[group_id].append(user_id)
+            return [_group(row, members[row.id]) for row in rows]
+
+    def group(self, group_id: str) -> Group | None:
+        """The group with this id, if it still exists."""
+        with self._store.session() as session:
+            row = session.get(GroupRow, group_id)
+            if row is None:
+                return None
+            return _group(row, _group_member_ids(session, group_id))
+
+    def share_favorites(self, structure_id: str) -> list[ShareFavorite]:
+        """Share favourites owned by members of the structure."""
+        with self._store.session() as session:
+            owners = select(UserStructureRow.user_id).where(
+                UserStructureRow.structure_id == structure_id
+            )
+            rows = list(
+                session.scalars(
+                    select(FavoriteRow)
+                    .where(FavoriteRow.owner_id.in_(owners))  # type: ignore[attr-defined]
+                    .order_by(FavoriteRow.position)
+                )
+            )
+            members: dict[str, list[str]] = defaultdict(list)
+            for favorite_id, user_id in session.execute(
+                select(FavoriteMemberRow.favorite_id, FavoriteMemberRow.user_id)
+                .join(FavoriteRow, FavoriteRow.id == FavoriteMemberRow.favorite_id)
+                .where(FavoriteRow.owner_id.in_(owners))  # type: ignore[attr-defined]
+                .order_by(FavoriteMemberRow.favorite_id, FavoriteMemberRow.position)
+            ):
+                members[favorite_id].append(user_id)
+            return [
+                ShareFavorite(
+                    id=row.id, owner_id=row.owner_id, name=row.name, member_ids=tuple(members[row.id])
+                )
+                for row in rows
+            ]
+
+    # --- changes --------------------------------------------------------------------------
+
+    def set_blocked(self, structure_id: str, profiles: Iterable[str], blocked: bool) -> BlockResult:
+        """Block or unblock the live accounts of these profiles in the structure."""
+        with self._store.session() as session:
+            rows = session.execute(
+                select(UserRow.id, UserRow.blocked)
+                .join(UserStructureRow, UserStructureRow.user_id == UserRow.id)
+                .where(UserStructureRow.structure_id == structure_id)
+                .where(UserRow.profile.in_(list(profiles)))  # type: ignore[attr-defined]
+                .where(_live())
+                .order_by(UserRow.position, UserRow.id)
+            ).all()
+            changed = tuple(user_id for user_id, flag in rows if flag != blocked)
+            unchanged = tuple(user_id for user_id, flag in rows if flag == blocked)
+            for chunk in _chunks(changed):
+                session.execute(
+                    update(UserRow)
+                    .where(UserRow.id.in_(chunk))  # type: ignore[attr-defined]
+                    .values(blocked=blocked)
+                    .execution_options(synchronize_session=False)
+                )
+            session.expire_all()
+            return BlockResult(changed=changed, unchanged=unchanged)
+
+    def attach_teacher_to_class(self, user_id: str, class_id: str) -> None:
+        """Put the user in the class (and in its structure, as the ENT does); idempotent."""
+        with self._store.session() as session:
+            _require_user(session, user_id)
+            school_class = session.get(ClassRow, class_id)
+            if school_class is None:
+                raise NotFound(f"classe « {class_id} » introuvable")
+            if session.get(UserStructureRow, (user_id, school_class.structure_id)) is None:
+                session.add(
+                    UserStructureRow(
+                        user_id=user_id,
+                        structure_id=school_class.structure_id,
+                        position=_next_position(session, UserStructureRow, user_id),
+                    )
+                )
+            if session.get(ClassMemberRow, (user_id, class_id)) is None:
+                session.add(
+                    ClassMemberRow(
+                        user_id=user_id,
+                        class_id=class_id,
+                        position=_next_position(session, ClassMemberRow, user_id),
+                    )
+                )
+            session.flush()
+
+    def detach_teacher_from_structure(self, user_id: str, structure_id: str) -> None:
+        """Remove the user from the structure, its classes and its groups."""
+        with self._store.session() as session:
+            user = _require_user(session, user_id)
+            class_ids = select(ClassRow.id).where(ClassRow.structure_id == structure_id)
+            group_ids = select(GroupRow.id).where(GroupRow.structure_id == structure_id)
+            session.execute(
+                delete(ClassMemberRow)
+                .where(ClassMemberRow.user_id == user_id)
+                .where(ClassMemberRow.class_id.in_(class_ids))  # type: ignore[attr-defined]
+            )
+            session.execute(
+                delete(GroupMemberRow)
+                .where(GroupMemberRow.user_id == user_id)
+                .where(GroupMemberRow.group_id.in_(group_ids))  # type: ignore[attr-defined]
+            )
+            session.execute(
+                delete(UserStructureRow)
+                .where(UserStructureRow.user_id == user_id)
+                .where(UserStructureRow.structure_id == structure_id)
+            )
+            if user.home_structure == structure_id:
+                # Policy forbids this; if a caller does it anyway, point home at what remains.
+                user.home_structure = session.scalars(
+                    select(UserStructureRow.structure_id)
+                    .where(UserStructureRow.user_id == user_id)
+                    .order_by(UserStructureRow.position)
+                ).first()
+            session.flush()
+            session.expire_all()
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete the group and its memberships."""
+        with self._store.session() as session:
+            if session.get(GroupRow, group_id) is None:
+                raise NotFound(f"groupe « {group_id} » introuvable")
+            session.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id == group_id))
+            session.execute(delete(GroupRow).where(GroupRow.id == group_id))
+            session.expire_all()
+
+    def remove_manual_account(self, user_id: str, on: date) -> Literal["deleted", "pre_deleted"]:
+        """Delete a never-activated account, or put an activated one in pre-deletion."""
+        with self._store.session() as session:
+            user = _require_user(session, user_id)
+            if user.activated:
+                user.pre_deleted = on.isoformat()
+                outcome: Literal["deleted", "pre_deleted"] = "pre_deleted"
+            else:
+                user.deleted = on.isoformat()
+                outcome = "deleted"
+            session.flush()
+            return outcome
+
+    def add_group_members(self, group_id: str, user_ids: Iterable[str]) -> tuple[str, ...]:
+        """Add users to the group; returns the ids that were not members yet."""
+        with self._store.session() as session:
+            if session.get(GroupRow, group_id) is None:
+                raise NotFound(f"groupe « {group_id} » introuvable")
+            present = set(_group_member_ids(session, group_id))
+            position = _next_position(session, GroupMemberRow, group_id)
+            added: list[str] = []
+            for user_id in dict.fromkeys(user_ids):
+                if user_id in present:
+                    continue
+                _require_user(session, user_id)
+                session.add(GroupMemberRow(group_id=group_id, user_id=user_id, position=position))
+                position += 1
+                added.append(user_id)
+            session.flush()
+            return tuple(added)
+
+    def create_group(self, structure_id: str, name: str, type: str) -> Group:
+        """Create an empty group in the structure with a generated id."""
+        with self._store.session() as session:
+            if session.get(StructureRow, structure_id) is None:
+                raise NotFound(f"structure « {structure_id} » introuvable")
+            group_id = f"grp-{slugify(name)}-{secrets.token_hex(3)}"
+            position = (session.scalar(select(func.max(GroupRow.position))) or 0) + 1
+            row = GroupRow(
+                id=group_id, structure_id=structure_id, name=name, type=type, position=position
+            )
+            session.add(row)
+            session.flush()
+            return _group(row, [])
+
+
+def _structure(row: StructureRow) -> Structure:
+    return Structure(
+        id=row.id, name=row.name, city=row.city, circonscription=row.circonscription
+    )
+
+
+def _group(row: GroupRow, member_ids: Iterable[str]) -> Group:
+    return Group(
+        id=row.id,
+        structure_id=row.structure_id,
+        name=row.name,
+        type=row.type,
+        member_ids=tuple(member_ids),
+    )
+
+
+def _group_member_ids(session: Session, group_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(GroupMemberRow.user_id)
+            .where(GroupMemberRow.group_id == group_id)
+            .order_by(GroupMemberRow.position)
+        )
+    )
+
+
+def _require_user(session: Session, user_id: str) -> UserRow:
+    user = session.get(UserRow, user_id)
+    if user is None:
+        raise NotFound(f"utilisateur « {user_id} » introuvable")
+    return user
+
+
+def _next_position(
+    session: Session,
+    table: type[UserStructureRow] | type[ClassMemberRow] | type[GroupMemberRow],
+    owner_id: str,
+) -> int:
+    """One past the last position of the owner's list, so that additions append."""
+    owner_column = table.group_id if table is GroupMemberRow else table.user_id  # type: ignore[union-attr]
+    highest = session.scalar(select(func.max(table.position)).where(owner_column == owner_id))
+    return (highest if highest is not None else -1) + 1
+
+
+def _hydrate(session: Session, rows: list[UserRow]) -> list[User]:
+    """Build User records, loading list fields with one query per link table and chunk."""
+    ids = [row.id for row in rows]
+    structures: dict[str, list[str]] = defaultdict(list)
+    classes: dict[str, list[str]] = defaultdict(list)
+    children: dict[str, list[str]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for user_id, structure_id in session.execute(
+            select(UserStructureRow.user_id, UserStructureRow.structure_id)
+            .where(UserStructureRow.user_id.in_(chunk))  # type: ignore[attr-defined]
+            .order_by(UserStructureRow.user_id, UserStructureRow.position)
+        ):
+            structures[user_id].append(structure_id)
+        for user_id, class_id in session.execute(
+            select(ClassMemberRow.user_id, ClassMemberRow.class_id)
+            .where(ClassMemberRow.user_id.in_(chunk))  # type: ignore[attr-defined]
+            .order_by(ClassMemberRow.user_id, ClassMemberRow.position)
+        ):
+            classes[user_id].append(class_id)
+        for parent_id, child_id in session.execute(
+            select(ChildLinkRow.parent_id, ChildLinkRow.child_id)
+            .where(ChildLinkRow.parent_id.in_(chunk))  # type: ignore[attr-defined]
+            .order_by(ChildLinkRow.parent_id, ChildLinkRow.position)
+        ):
+            children[parent_id].append(child_id)
+    return [
+        User(
+            id=row.id,
+            login=row.login,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            profile=row.profile,
+            source=row.source,
+            activated=row.activated,
+            blocked=row.blocked,
+            structures=tuple(structures[row.id]),
+            home_structure=row.home_structure,
+            classes=tuple(classes[row.id]),
+            functions=tuple(json.loads(row.functions)),
+            children=tuple(children[row.id]),
+            birth_date=row.birth_date,
+            deleted=row.deleted,
+            pre_deleted=row.pre_deleted,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,1 @@
+"""Understanding and intent handlers: transport-free, never imports telegram."""

@@ -1,0 +1,78 @@
+"""Transport-free message types shared by the core, the intents and the adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PUBLIC = "public"
+    PARENT = "parent"
+    TEACHER = "teacher"
+    DIRECTOR = "director"
+    ERUN = "erun"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who is talking, as the core sees it once the transport identity is resolved."""
+
+    key: str
+    login: str | None = None
+    user_id: str | None = None
+    display_name: str | None = None
+    role: Role = Role.PUBLIC
+    # Structures the speaker may act on (director) or read (eRun).
+    structures: tuple[str, ...] = ()
+
+    @property
+    def home_structure(self) -> str | None:
+        return self.structures[0] if self.structures else None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a transport: text typed, or a button pressed (its opaque id)."""
+
+    speaker_key: str
+    chat_key: str
+    text: str | None = None
+    press: str | None = None
+    private_chat: bool = True
+    # In a group chat the assistant only answers when addressed.
+    addressed: bool = True
+    # Telegram deep link payload (/start educonnect) or a command name, when relevant.
+    display_name: str | None = None
+    # Set for what the assistant cannot read (photo, voice, sticker, document, location,
+    # edited message…): the core answers politely that it reads text.
+    unsupported: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    id: str
+
+
+@dataclass
+class Reply:
+    """One message back to the user: Telegram-flavoured HTML and optional buttons."""
+
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    # The reply replaces the message that carried the pressed button (Telegram edits it).
+    edits_pressed: bool = False
+
+
+@dataclass
+class Outcome:
+    """What the core answers to one incoming message."""
+
+    replies: list[Reply]
+    intent: str | None = None
+    confidence: float = 0.0
+    entities: dict = field(default_factory=dict)
+    # "director" or "public" when the speaker's command menu must change (link, unlink).
+    menu: str | None = None

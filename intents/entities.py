@@ -1,0 +1,218 @@
+"""Reads what a director's message names — profiles, teachers, classes, groups, accounts —
+resolved with rapidfuzz against the speaker's school, never against a fixed list."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rapidfuzz import fuzz
+
+from intents.normalize import Lexicon, fold
+
+if TYPE_CHECKING:
+    from bot.directory import Directory, Group, SchoolClass, User
+
+HONORIFICS = {
+    "m", "mr", "mme", "mlle", "madame", "monsieur", "mademoiselle", "mmes", "mrs", "melle",
+}
+TEACHER_WORDS = {"maitresse", "maitre", "enseignant", "enseignante", "prof", "instit"}
+# Words of a group's name that say nothing about which group is meant.
+GROUP_FILLER = {"groupe", "groupes", "de", "des", "du", "l", "la", "le", "les", "d", "a"}
+NAME_SCORE_FLOOR = 82
+
+
+@dataclass
+class Resolution:
+    """One slot: the id found, or the candidates to choose from, or the closest names."""
+
+    value: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+    mentioned: bool = False
+
+
+class EntityReader:
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self._profile_words = {
+            profile: {w for w in words if " " not in w} for profile, words in lexicon.profiles.items()
+        }
+        self._profile_phrases = {
+            profile: [w for w in words if " " in w] for profile, words in lexicon.profiles.items()
+        }
+
+    # -- profiles --------------------------------------------------------------------------
+    def profiles(self, text: str) -> list[str]:
+        """ENT profiles named by the message (Relative, Student), sorted."""
+        folded = f" {fold(text)} "
+        words = set(folded.split())
+        found: set[str] = set()
+        for profile in ("Relative", "Student"):
+            if words & self._profile_words.get(profile, set()) or any(
+                f" {p} " in folded for p in self._profile_phrases.get(profile, [])
+            ):
+                found.add(profile)
+        if not found:
+            both = self._profile_words.get("both", set())
+            if words & both or any(f" {p} " in folded for p in self._profile_phrases.get("both", [])):
+                found = {"Relative", "Student"}
+        return sorted(found)
+
+    # -- people ----------------------------------------------------------------------------
+    def person(self, text: str, people: list[User]) -> Resolution:
+        """The person of `people` the message names (last name, first + last, typos…)."""
+        tokens = [t for t in fold(text).split() if t not in HONORIFICS]
+        if not tokens or not people:
+            return Resolution()
+        scored: list[tuple[float, User]] = []
+        for person in people:
+            score = _name_score(tokens, fold(person.first_name).split(), fold(person.last_name).split())
+            if score:
+                scored.append((score, person))
+        if not scored:
+            return Resolution(suggestions=self._closest(tokens, people))
+        scored.sort(key=lambda pair: -pair[0])
+        top = scored[0][0]
+        best = [p for s, p in scored if s >= top - 1e-9]
+        if len(best) == 1:
+            return Resolution(value=best[0].id, mentioned=True)
+        return Resolution(candidates=[p.id for p in best], mentioned=True)
+
+    def _closest(self, tokens: list[str], people: list[User]) -> list[str]:
+        words = [t for t in tokens if len(t) >= 3]
+        if not words:
+            return []
+        ranked = sorted(
+            people,
+            key=lambda p: -max(
+                fuzz.ratio(w, part) for w in words for part in fold(p.last_name).split() or [""]
+            ),
+        )
+        return [p.id for p in ranked[:3]]
+
+    def teacher_of_class(self, text: str, teachers: list[User], classes: list[SchoolClass]) -> Resolution:
+        """« la maîtresse de CP » → the teacher attached to that class."""
+        folded = fold(text)
+        if not any(word in folded.split() for word in TEACHER_WORDS):
+            return Resolution()
+        school_class = self.school_class(text, classes)
+        if school_class.value is None:
+            return Resolution()
+        found = [t.id for t in teachers if school_class.value in t.classes]
+        if len(found) == 1:
+            return Resolution(value=found[0], mentioned=True)
+        if found:
+            return Resolution(candidates=found, mentioned=True)
+        return Resolution()
+
+    # -- classes ---------------------------------------------------------------------------
+    def school_class(self, text: str, classes: list[SchoolClass]) -> Resolution:
+        """The class named: « CP A », « cp-a », « la classe de CE1 », « les CM2 »…"""
+        tokens = fold(text).split()
+        if not tokens or not classes:
+            return Resolution()
+        best_score = 0.0
+        scored: list[tuple[float, SchoolClass]] = []
+        for school_class in classes:
+            score = _class_score(tokens, fold(school_class.name).split(), fold(school_class.level).split())
+            if score > 0:
+                scored.append((score, school_class))
+                best_score = max(best_score, score)
+        if not scored:
+            return Resolution()
+        best = [c for s, c in scored if s >= best_score - 1e-9]
+        if len(best) == 1:
+            return Resolution(value=best[0].id, mentioned=True)
+        return Resolution(candidates=[c.id for c in best], mentioned=True)
+
+    # -- groups ----------------------------------------------------------------------------
+    def group(self, text: str, groups: list[Group]) -> Resolution:
+        """The group named, by its distinctive words (« APE », « chorale », « 2021 »…)."""
+        tokens = [t for t in fold(text).split() if t not in GROUP_FILLER]
+        joined = " ".join(tokens)
+        if not tokens or not groups:
+            return Resolution()
+        # A word shared by many group names (« école ») says less than a rare one.
+        frequency: dict[str, int] = {}
+        names = {g.id: [t for t in fold(g.name).split() if t not in GROUP_FILLER] for g in groups}
+        for words in names.values():
+            for word in set(words):
+                frequency[word] = frequency.get(word, 0) + 1
+        scored: list[tuple[float, Group]] = []
+        for group in groups:
+            words = names[group.id]
+            if not words:
+                continue
+            score = 0.0
+            for word in words:
+                weight = 1.0 / frequency[word]
+                if word in tokens:
+                    score += weight
+                elif len(word) >= 4 and any(fuzz.ratio(word, t) >= 85 for t in tokens):
+                    score += 0.8 * weight
+            compact = "".join(words)
+            if compact in joined.replace(" ", ""):
+                score += 1.0
+            if score > 0:
+                scored.append((score, group))
+        if not scored:
+            return Resolution(suggestions=[g.id for g in groups[:3]])
+        scored.sort(key=lambda pair: -pair[0])
+        top = scored[0][0]
+        best = [g for s, g in scored if s >= top - 1e-9]
+        if len(best) == 1:
+            return Resolution(value=best[0].id, mentioned=True)
+        return Resolution(candidates=[g.id for g in best], mentioned=True)
+
+
+def _name_score(tokens: list[str], first: list[str], last: list[str]) -> float:
+    """How surely the tokens name this person: 0 when they do not."""
+    last_hits = [_best_ratio(part, tokens) for part in last]
+    if not last_hits or min(last_hits) < NAME_SCORE_FLOOR:
+        # Hyphenated or compound last names may be typed in part (« Dupont »).
+        if len(last) > 1 and max(last_hits, default=0) >= 95:
+            last_score = 0.8
+        else:
+            return 0.0
+    else:
+        last_score = sum(last_hits) / (100.0 * len(last_hits))
+    first_hits = [_best_ratio(part, tokens) for part in first]
+    first_score = 0.0
+    if first_hits and min(first_hits) >= NAME_SCORE_FLOOR:
+        first_score = 0.5 * sum(first_hits) / (100.0 * len(first_hits))
+    return last_score + first_score
+
+
+def _best_ratio(part: str, tokens: list[str]) -> float:
+    if len(part) <= 3:
+        return 100.0 if part in tokens else 0.0
+    return max((fuzz.ratio(part, t) for t in tokens if abs(len(t) - len(part)) <= 3), default=0.0)
+
+
+_LEVEL = re.compile(r"^(tps|ps|ms|gs|cp|ce1|ce2|cm1|cm2|ulis|clis)$")
+
+
+def _class_score(tokens: list[str], name: list[str], level: list[str]) -> float:
+    """Longest run of the class name found in the message, full names scoring highest."""
+    best = 0.0
+    for start, token in enumerate(tokens):
+        if token != name[0] and not (_LEVEL.match(token) and token in name):
+            continue
+        offset = name.index(token)
+        run = 0
+        while (
+            start + run < len(tokens)
+            and offset + run < len(name)
+            and tokens[start + run] == name[offset + run]
+        ):
+            run += 1
+        score = run / len(name)
+        if run == len(name):
+            score += 1.0
+        best = max(best, score)
+    if not best and level:
+        hits = sum(1 for part in level if part in tokens and _LEVEL.match(part))
+        best = 0.5 * hits / len(level)
+    return best

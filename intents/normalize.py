@@ -1,0 +1,94 @@
+"""French text normalisation shared by the matcher and the entity readers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
+
+# Control characters and zero-width marks that users paste by accident.
+_INVISIBLE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\ufeff]")
+_APOSTROPHES = re.compile(r"[’‘`´ʼ]")
+_NON_WORD = re.compile(r"[^a-z0-9/+ ]+")
+_SPACES = re.compile(r"\s+")
+# Letters repeated three times or more ("merciiii", "svppp") are shouted, not spelled.
+_REPEATS = re.compile(r"([a-z])\1{2,}")
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, apostrophes and punctuation turned into spaces."""
+    text = _INVISIBLE.sub(" ", text)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower().replace("œ", "oe").replace("æ", "ae")
+    text = _APOSTROPHES.sub("'", text)
+    text = text.replace("'", " ").replace("-", " ").replace("_", " ")
+    text = _NON_WORD.sub(" ", text)
+    text = _REPEATS.sub(r"\1\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Rewrites, stop words and cue phrases, loaded from knowledge/lexicon.yaml."""
+
+    word_rewrites: dict[str, str]
+    phrase_rewrites: tuple[tuple[re.Pattern[str], str], ...]
+    stopwords: frozenset[str]
+    howto_cues: tuple[str, ...]
+    request_cues: tuple[str, ...]
+    profiles: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def from_data(cls, data: dict) -> Lexicon:
+        words: dict[str, str] = {}
+        phrases: list[tuple[re.Pattern[str], str]] = []
+        for source, target in data.get("rewrites", {}).items():
+            key = fold(str(source))
+            value = fold(str(target))
+            if " " in key:
+                phrases.append((re.compile(rf"\b{re.escape(key)}\b"), value))
+            else:
+                words[key] = value
+        # Longest phrases first so that "edu conect" wins over "conect".
+        phrases.sort(key=lambda pair: -len(pair[0].pattern))
+        stop: set[str] = set()
+        for word in data.get("stopwords", []):
+            stop.update(fold(str(word)).split())
+        return cls(
+            word_rewrites=words,
+            phrase_rewrites=tuple(phrases),
+            stopwords=frozenset(stop),
+            howto_cues=tuple(fold(c) for c in data.get("howto_cues", [])),
+            request_cues=tuple(fold(c) for c in data.get("request_cues", [])),
+            profiles={k: tuple(fold(w) for w in v) for k, v in data.get("profiles", {}).items()},
+        )
+
+    def rewrite(self, folded: str) -> str:
+        """Apply SMS, misspelling and synonym rewrites to already folded text."""
+        for pattern, target in self.phrase_rewrites:
+            folded = pattern.sub(target, folded)
+        words = [self.word_rewrites.get(word, word) for word in folded.split()]
+        text = " ".join(words)
+        # A word rewrite may produce a phrase that itself has a rewrite ("edu" "conect").
+        for pattern, target in self.phrase_rewrites:
+            text = pattern.sub(target, text)
+        return text
+
+    def has_cue(self, text: str, cues: tuple[str, ...]) -> bool:
+        padded = f" {text} "
+        return any(f" {cue} " in padded for cue in cues)
+
+
+_stemmer = snowballstemmer.stemmer("french")
+
+
+@lru_cache(maxsize=50_000)
+def stem(word: str) -> str:
+    """Snowball French stem; digits and very short words are kept whole."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    return _stemmer.stemWord(word)

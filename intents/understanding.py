@@ -1,0 +1,198 @@
+"""From a message to one intent id, a confidence and the entities it names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from intents.entities import EntityReader, Resolution
+from intents.kb import KnowledgeBase
+from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
+
+if TYPE_CHECKING:
+    from bot.directory import Directory
+
+# Which directory entities each director intent reads.
+SLOTS: dict[str, tuple[str, ...]] = {
+    "action.block": ("profiles",),
+    "action.unblock": ("profiles",),
+    "action.attach_teacher": ("teacher", "class"),
+    "action.detach_teacher": ("teacher",),
+    "action.delete_group": ("group",),
+    "action.remove_manual_account": ("account",),
+}
+_CLAUSES = re.compile(r"[?!.;\n]+|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b",
+                      re.IGNORECASE)
+
+
+@dataclass
+class Entities:
+    public: dict[str, Any] = field(default_factory=dict)
+    internal: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Understanding:
+    intent: str
+    confidence: float
+    entities: dict[str, Any]
+    entities_internal: dict[str, Any]
+    alternatives: list[tuple[str, float]]
+    analysis: Analysis | None = None
+    ambiguous: bool = False
+    choices: list[str] = field(default_factory=list)
+    secondary: str | None = None
+
+
+class Understander:
+    def __init__(
+        self, kb: KnowledgeBase, matcher: Matcher, reader: EntityReader, floor: float | None
+    ) -> None:
+        self.kb = kb
+        self.matcher = matcher
+        self.reader = reader
+        self.floor = floor if floor is not None else matcher.config.floor
+        self.counterpart = {
+            e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
+        }
+
+    def decide(self, analysis: Analysis) -> tuple[str, float]:
+        best = analysis.best
+        rejection = self.matcher.calibrate(analysis.out_of_scope_score)
+        if best.intent == OUT_OF_SCOPE or best.confidence < self.floor or rejection >= best.confidence:
+            return OUT_OF_SCOPE, max(rejection, 1.0 - best.confidence) if best.confidence else 1.0
+        intent = best.intent
+        # Asking how to do something is a how-to, even in words close to an order.
+        if (
+            self.kb.intents.get(intent, None) is not None
+            and self.kb.intents[intent].kind == "action"
+            and analysis.howto_cue
+            and not analysis.request_cue
+        ):
+            intent = self.counterpart.get(intent, intent)
+        return intent, best.confidence
+
+    def understand(
+        self, text: str, directory: Directory | None = None, structure_id: str | None = None
+    ) -> Understanding:
+        analysis = self.matcher.analyse(text)
+        intent, confidence = self.decide(analysis)
+        alternatives = [
+            (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
+        ][:3]
+        entities = Entities()
+        if intent in SLOTS or self.kb.intents.get(intent, None) and self.kb.intents[intent].kind == "action":
+            entities = self.entities_for(intent, text, directory, structure_id)
+        u = Understanding(
+            intent, confidence, entities.public, entities.internal, alternatives, analysis
+        )
+        if intent != OUT_OF_SCOPE:
+            self._check_margin(u, analysis)
+            u.secondary = self._second_question(text, intent)
+        return u
+
+    def _check_margin(self, u: Understanding, analysis: Analysis) -> None:
+        """Too close to call between two topics: ask instead of guessing."""
+        ranking = [c for c in analysis.ranking if c.confidence >= self.floor]
+        if len(ranking) < 2:
+            return
+        first, second = ranking[0], ranking[1]
+        pair = {first.intent, second.intent}
+        if any(self.counterpart.get(i) in pair for i in pair):
+            return  # an order and its how-to: the cues already decided
+        if first.confidence - second.confidence < self.matcher.config.margin and first.confidence < 0.9:
+            u.ambiguous = True
+            u.choices = [c.intent for c in ranking[:3]
+                         if first.confidence - c.confidence < 2 * self.matcher.config.margin]
+
+    def _second_question(self, text: str, main: str) -> str | None:
+        parts = [p for p in _CLAUSES.split(text) if p and len(p.split()) >= 3]
+        if len(parts) < 2:
+            return None
+        for part in parts:
+            analysis = self.matcher.analyse(part)
+            intent, confidence = self.decide(analysis)
+            if intent not in (OUT_OF_SCOPE, main) and confidence >= 0.7:
+                entry = self.kb.entries.get(intent)
+                if entry and entry.kind in ("faq",) and main not in entry.related:
+                    return intent
+        return None
+
+    # -- entities --------------------------------------------------------------------------
+    def entities_for(
+        self, intent: str, text: str, directory: Directory | None, structure_id: str | None
+    ) -> Entities:
+        result = Entities()
+        for slot in SLOTS.get(intent, ()):
+            if slot == "profiles":
+                profiles = self.reader.profiles(text)
+                if profiles:
+                    result.public["profiles"] = profiles
+                    result.internal["profiles"] = profiles
+                continue
+            if directory is None or structure_id is None:
+                continue
+            resolution = self.resolve(slot, text, directory, structure_id, intent)
+            _store(result, slot, resolution, text)
+        return result
+
+    def fill_slot(
+        self, slot: str, text: str, directory: Directory | None, structure_id: str | None
+    ) -> dict[str, Any] | None:
+        """The value of one awaited slot read from a follow-up message, if it names one."""
+        if slot == "profiles":
+            profiles = self.reader.profiles(text)
+            return {"profiles": profiles} if profiles else None
+        if directory is None or structure_id is None:
+            return None
+        resolution = self.resolve(slot, text, directory, structure_id, None)
+        if resolution.value is None and not resolution.candidates:
+            return None
+        found = Entities()
+        _store(found, slot, resolution, text)
+        return found.internal
+
+    def resolve(
+        self, slot: str, text: str, directory: Directory, structure_id: str, intent: str | None
+    ) -> Resolution:
+        if slot == "teacher":
+            teachers = directory.users(structure_id, profiles=["Teacher"])
+            found = self.reader.person(_without_class_words(text), teachers)
+            if found.value is None and not found.candidates:
+                by_class = self.reader.teacher_of_class(text, teachers, directory.classes(structure_id))
+                if by_class.value or by_class.candidates:
+                    return by_class
+            return found
+        if slot == "class":
+            return self.reader.school_class(text, directory.classes(structure_id))
+        if slot == "group":
+            return self.reader.group(text, directory.groups(structure_id))
+        if slot == "account":
+            people = [u for u in directory.users(structure_id) if u.source == "MANUAL"]
+            found = self.reader.person(text, people)
+            if found.value is None and not found.candidates:
+                # A non-manual account named on purpose gets a clear refusal, not "not found".
+                others = self.reader.person(text, directory.users(structure_id))
+                if others.value is not None:
+                    return others
+            return found
+        return Resolution()
+
+
+def _store(result: Entities, slot: str, resolution: Resolution, text: str) -> None:
+    if resolution.value is not None:
+        result.public[slot] = resolution.value
+        result.internal[slot] = resolution.value
+    elif resolution.candidates:
+        result.internal[f"{slot}_candidates"] = resolution.candidates
+    else:
+        result.internal[f"{slot}_suggestions"] = resolution.suggestions
+        result.internal[f"{slot}_query"] = text
+
+
+_CLASS_WORDS = re.compile(r"\b(?:cp|ce1|ce2|cm1|cm2|tps|ps|ms|gs)\b(?:\s+[ab]\b)?", re.I)
+
+
+def _without_class_words(text: str) -> str:
+    return _CLASS_WORDS.sub(" ", text)
