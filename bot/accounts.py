@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
+from sqlmodel import col
 
 from bot.storage import (
     AccountLinkRow,
@@ -141,9 +142,7 @@ class AccountLinks:
                 session.execute(
                     delete(AccountLinkRow).where(AccountLinkRow.speaker_key == speaker_key)
                 )
-                session.add(
-                    AccountLinkRow(speaker_key=speaker_key, login=login, linked_at=moment)
-                )
+                session.add(AccountLinkRow(speaker_key=speaker_key, login=login, linked_at=moment))
         if problem is not None:
             raise LinkError(problem)
         return login
@@ -179,7 +178,7 @@ class AccountLinks:
             session.execute(
                 update(LinkCodeRow)
                 .where(LinkCodeRow.login == login)
-                .where(LinkCodeRow.used_at.is_(None))  # type: ignore[union-attr]
+                .where(col(LinkCodeRow.used_at).is_(None))
                 .values(used_at=moment)
             )
             return speakers
@@ -191,6 +190,10 @@ class AccountLinks:
                 select(AccountLinkRow).order_by(AccountLinkRow.linked_at, AccountLinkRow.id)
             )
             return [
-                LinkRow(login=row.login, speaker_key=row.speaker_key, linked_at=from_db_time(row.linked_at))
+                LinkRow(
+                    login=row.login,
+                    speaker_key=row.speaker_key,
+                    linked_at=from_db_time(row.linked_at),
+                )
                 for row in rows
             ]

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.storage import AuditEntryRow, from_db_time, to_db_time, utc_now
 
@@ -84,9 +85,12 @@ class AuditLog:
             session.flush()
             return _entry(row)
 
-    def entries(self, structure_id: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+    def entries(
+        self, structure_id: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
         """Entries oldest first (newest last), optionally of one structure and the last `limit`."""
-        query = select(AuditEntryRow).order_by(AuditEntryRow.at.desc(), AuditEntryRow.id.desc())  # type: ignore[attr-defined,union-attr]
+        newest_first = (col(AuditEntryRow.at).desc(), col(AuditEntryRow.id).desc())
+        query = select(AuditEntryRow).order_by(*newest_first)
         if structure_id is not None:
             query = query.where(AuditEntryRow.structure_id == structure_id)
         if limit is not None:

@@ -33,7 +33,8 @@ Command = Callable[[argparse.Namespace, HasDatabaseUrl], int]
 
 def fail(message: str) -> int:
     """Print one French line on stderr and return the exit status for refused input."""
-    print(" ".join(message.split()), file=sys.stderr)
+    line = " ".join(message.split())
+    print(line[:1].upper() + line[1:], file=sys.stderr)
     return 1
 
 
@@ -145,8 +146,10 @@ def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
         code = store.accounts.invite(args.login, now)
     finally:
         store.dispose()
-    print(f"{code}  (code à usage unique pour {args.login}, valable jusqu'au "
-          f"{_local_time(now + CODE_TTL)})")
+    print(
+        f"{code}  (code à usage unique pour {args.login}, valable jusqu'au "
+        f"{_local_time(now + CODE_TTL)})"
+    )
     return 0
 
 
@@ -186,7 +189,9 @@ def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register directory, db, audit and accounts on the main parser's sub-parsers."""
     directory = subparsers.add_parser("directory", help="importer / exporter l'annuaire")
-    directory_commands = directory.add_subparsers(dest="directory_command", required=True)
+    directory_commands = directory.add_subparsers(
+        dest="directory_command", metavar="ACTION", required=True
+    )
     importer = directory_commands.add_parser("import", help="charger un fichier d'école (JSON)")
     importer.add_argument("file", metavar="FILE")
     importer.set_defaults(func=directory_import)
@@ -195,7 +200,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     exporter.set_defaults(func=directory_export)
 
     database = subparsers.add_parser("db", help="schéma de la base de données")
-    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands = database.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     database_commands.add_parser("upgrade", help="créer les tables manquantes").set_defaults(
         func=db_upgrade
     )
@@ -205,7 +210,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     audit.set_defaults(func=audit_show)
 
     accounts = subparsers.add_parser("accounts", help="liaison des comptes Telegram")
-    accounts_commands = accounts.add_subparsers(dest="accounts_command", required=True)
+    accounts_commands = accounts.add_subparsers(
+        dest="accounts_command", metavar="ACTION", required=True
+    )
     invite = accounts_commands.add_parser("invite", help="créer un code de liaison (48 h)")
     invite.add_argument("login", metavar="LOGIN")
     invite.set_defaults(func=accounts_invite)

@@ -155,7 +155,8 @@ class Assistant:
         state = State(self.store.conversations.get(incoming.speaker_key) if self.store else {})
         session = _Session(self, incoming, speaker, state, now)
         outcome = session.run()
-        menu = "director" if speaker.role == Role.DIRECTOR else "public"
+        # The session's speaker, not the one above: /connexion and /deconnexion change it.
+        menu = "director" if session.speaker.role == Role.DIRECTOR else "public"
         if state.data.get("menu", "public") != menu:
             outcome.menu = menu
         state.data["menu"] = menu

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from bot.storage import (
     ChildLinkRow,
@@ -191,7 +192,7 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 def _live() -> ColumnElement[bool]:
-    return UserRow.deleted.is_(None) & UserRow.pre_deleted.is_(None)  # type: ignore[union-attr]
+    return col(UserRow.deleted).is_(None) & col(UserRow.pre_deleted).is_(None)
 
 
 class SqlDirectory:
@@ -267,7 +268,7 @@ class SqlDirectory:
                 .order_by(UserRow.position, UserRow.id)
             )
             if profiles is not None:
-                query = query.where(UserRow.profile.in_(list(profiles)))  # type: ignore[attr-defined]
+                query = query.where(col(UserRow.profile).in_(list(profiles)))
             if not include_removed:
                 query = query.where(_live())
             return _hydrate(session, list(session.scalars(query)))
@@ -321,7 +322,7 @@ class SqlDirectory:
             rows = list(
                 session.scalars(
                     select(FavoriteRow)
-                    .where(FavoriteRow.owner_id.in_(owners))  # type: ignore[attr-defined]
+                    .where(col(FavoriteRow.owner_id).in_(owners))
                     .order_by(FavoriteRow.position)
                 )
             )
@@ -329,27 +330,32 @@ class SqlDirectory:
             for favorite_id, user_id in session.execute(
                 select(FavoriteMemberRow.favorite_id, FavoriteMemberRow.user_id)
                 .join(FavoriteRow, FavoriteRow.id == FavoriteMemberRow.favorite_id)
-                .where(FavoriteRow.owner_id.in_(owners))  # type: ignore[attr-defined]
+                .where(col(FavoriteRow.owner_id).in_(owners))
                 .order_by(FavoriteMemberRow.favorite_id, FavoriteMemberRow.position)
             ):
                 members[favorite_id].append(user_id)
             return [
                 ShareFavorite(
-                    id=row.id, owner_id=row.owner_id, name=row.name, member_ids=tuple(members[row.id])
+                    id=row.id,
+                    owner_id=row.owner_id,
+                    name=row.name,
+                    member_ids=tuple(members[row.id]),
                 )
                 for row in rows
             ]
 
     # --- changes --------------------------------------------------------------------------
 
-    def set_blocked(self, structure_id: str, profiles: Iterable[str], blocked: bool) -> BlockResult:
+    def set_blocked(
+        self, structure_id: str, profiles: Iterable[str], blocked: bool
+    ) -> BlockResult:
         """Block or unblock the live accounts of these profiles in the structure."""
         with self._store.session() as session:
             rows = session.execute(
                 select(UserRow.id, UserRow.blocked)
                 .join(UserStructureRow, UserStructureRow.user_id == UserRow.id)
                 .where(UserStructureRow.structure_id == structure_id)
-                .where(UserRow.profile.in_(list(profiles)))  # type: ignore[attr-defined]
+                .where(col(UserRow.profile).in_(list(profiles)))
                 .where(_live())
                 .order_by(UserRow.position, UserRow.id)
             ).all()
@@ -358,7 +364,7 @@ class SqlDirectory:
             for chunk in _chunks(changed):
                 session.execute(
                     update(UserRow)
-                    .where(UserRow.id.in_(chunk))  # type: ignore[attr-defined]
+                    .where(col(UserRow.id).in_(chunk))
                     .values(blocked=blocked)
                     .execution_options(synchronize_session=False)
                 )
@@ -377,7 +383,7 @@ class SqlDirectory:
                     UserStructureRow(
                         user_id=user_id,
                         structure_id=school_class.structure_id,
-                        position=_next_position(session, UserStructureRow, user_id),
+                        position=_next_position(session, UserStructureRow.user_id, user_id),
                     )
                 )
             if session.get(ClassMemberRow, (user_id, class_id)) is None:
@@ -385,7 +391,7 @@ class SqlDirectory:
                     ClassMemberRow(
                         user_id=user_id,
                         class_id=class_id,
-                        position=_next_position(session, ClassMemberRow, user_id),
+                        position=_next_position(session, ClassMemberRow.user_id, user_id),
                     )
                 )
             session.flush()
@@ -399,12 +405,12 @@ class SqlDirectory:
             session.execute(
                 delete(ClassMemberRow)
                 .where(ClassMemberRow.user_id == user_id)
-                .where(ClassMemberRow.class_id.in_(class_ids))  # type: ignore[attr-defined]
+                .where(col(ClassMemberRow.class_id).in_(class_ids))
             )
             session.execute(
                 delete(GroupMemberRow)
                 .where(GroupMemberRow.user_id == user_id)
-                .where(GroupMemberRow.group_id.in_(group_ids))  # type: ignore[attr-defined]
+                .where(col(GroupMemberRow.group_id).in_(group_ids))
             )
             session.execute(
                 delete(UserStructureRow)
@@ -449,7 +455,7 @@ class SqlDirectory:
             if session.get(GroupRow, group_id) is None:
                 raise NotFound(f"groupe « {group_id} » introuvable")
             present = set(_group_member_ids(session, group_id))
-            position = _next_position(session, GroupMemberRow, group_id)
+            position = _next_position(session, GroupMemberRow.group_id, group_id)
             added: list[str] = []
             for user_id in dict.fromkeys(user_ids):
                 if user_id in present:
@@ -477,9 +483,7 @@ class SqlDirectory:
 
 
 def _structure(row: StructureRow) -> Structure:
-    return Structure(
-        id=row.id, name=row.name, city=row.city, circonscription=row.circonscription
-    )
+    return Structure(id=row.id, name=row.name, city=row.city, circonscription=row.circonscription)
 
 
 def _group(row: GroupRow, member_ids: Iterable[str]) -> Group:
@@ -509,14 +513,10 @@ def _require_user(session: Session, user_id: str) -> UserRow:
     return user
 
 
-def _next_position(
-    session: Session,
-    table: type[UserStructureRow] | type[ClassMemberRow] | type[GroupMemberRow],
-    owner_id: str,
-) -> int:
-    """One past the last position of the owner's list, so that additions append."""
-    owner_column = table.group_id if table is GroupMemberRow else table.user_id  # type: ignore[union-attr]
-    highest = session.scalar(select(func.max(table.position)).where(owner_column == owner_id))
+def _next_position(session: Session, owner_column: Any, owner_id: str) -> int:
+    """One past the last position in the owner's list (same table), so that additions append."""
+    position = owner_column.class_.position
+    highest = session.scalar(select(func.max(position)).where(owner_column == owner_id))
     return (highest if highest is not None else -1) + 1
 
 
@@ -529,19 +529,19 @@ def _hydrate(session: Session, rows: list[UserRow]) -> list[User]:
     for chunk in _chunks(ids):
         for user_id, structure_id in session.execute(
             select(UserStructureRow.user_id, UserStructureRow.structure_id)
-            .where(UserStructureRow.user_id.in_(chunk))  # type: ignore[attr-defined]
+            .where(col(UserStructureRow.user_id).in_(chunk))
             .order_by(UserStructureRow.user_id, UserStructureRow.position)
         ):
             structures[user_id].append(structure_id)
         for user_id, class_id in session.execute(
             select(ClassMemberRow.user_id, ClassMemberRow.class_id)
-            .where(ClassMemberRow.user_id.in_(chunk))  # type: ignore[attr-defined]
+            .where(col(ClassMemberRow.user_id).in_(chunk))
             .order_by(ClassMemberRow.user_id, ClassMemberRow.position)
         ):
             classes[user_id].append(class_id)
         for parent_id, child_id in session.execute(
             select(ChildLinkRow.parent_id, ChildLinkRow.child_id)
-            .where(ChildLinkRow.parent_id.in_(chunk))  # type: ignore[attr-defined]
+            .where(col(ChildLinkRow.parent_id).in_(chunk))
             .order_by(ChildLinkRow.parent_id, ChildLinkRow.position)
         ):
             children[parent_id].append(child_id)

@@ -147,7 +147,9 @@ def _ids(records: list) -> set[str]:
     return {r["id"] for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)}
 
 
-def _unique(kind: str, records: list[tuple[str, dict]], errors: list[str], key: str = "id") -> None:
+def _unique(
+    kind: str, records: list[tuple[str, dict]], errors: list[str], key: str = "id"
+) -> None:
     seen: set[str] = set()
     for label, record in records:
         value = record[key]
@@ -193,7 +195,11 @@ def validate(data: Any) -> list[str]:
     # References are checked against every id present, even on records refused for another
     # reason, so that one faulty record does not echo through the rest of the file.
     structure_ids = {record["id"] for _, record in structures} | _ids(data["structures"])
-    class_structure = {record["id"]: structure_id for _, record, structure_id in classes}
+    class_structure: dict[str, str] = {}
+    for record in data["structures"]:
+        if isinstance(record, dict) and isinstance(record.get("classes"), list):
+            for class_id in _ids(record["classes"]):
+                class_structure.setdefault(class_id, record.get("id"))
 
     users: list[tuple[str, dict]] = []
     for index, record in enumerate(data["users"]):

@@ -392,7 +392,9 @@ class ConversationStore:
         with self._store.session() as session:
             row = session.get(ConversationStateRow, speaker_key)
             if row is None:
-                session.add(ConversationStateRow(speaker_key=speaker_key, data=text, updated_at=moment))
+                session.add(
+                    ConversationStateRow(speaker_key=speaker_key, data=text, updated_at=moment)
+                )
             else:
                 row.data = text
                 row.updated_at = moment

@@ -41,6 +41,7 @@ class Lexicon:
     howto_cues: tuple[str, ...]
     request_cues: tuple[str, ...]
     profiles: dict[str, tuple[str, ...]]
+    concepts: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     @classmethod
     def from_data(cls, data: dict) -> Lexicon:
@@ -65,7 +66,15 @@ class Lexicon:
             howto_cues=tuple(fold(c) for c in data.get("howto_cues", [])),
             request_cues=tuple(fold(c) for c in data.get("request_cues", [])),
             profiles={k: tuple(fold(w) for w in v) for k, v in data.get("profiles", {}).items()},
+            concepts=tuple(
+                (name, re.compile("|".join(f"(?:{p})" for p in patterns)))
+                for name, patterns in data.get("concepts", {}).items()
+            ),
         )
+
+    def concepts_in(self, text: str) -> list[str]:
+        """Names of the concepts whose patterns occur in the normalized text."""
+        return [name for name, pattern in self.concepts if pattern.search(text)]
 
     def rewrite(self, folded: str) -> str:
         """Apply SMS, misspelling and synonym rewrites to already folded text."""

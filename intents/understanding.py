@@ -101,6 +101,8 @@ class Understander:
         pair = {first.intent, second.intent}
         if any(self.counterpart.get(i) in pair for i in pair):
             return  # an order and its how-to: the cues already decided
+        if analysis.request_cue and self.kb.intents[first.intent].kind == "action":
+            return  # an order to the assistant is not a question to clarify
         if first.confidence - second.confidence < self.matcher.config.margin and first.confidence < 0.9:
             u.ambiguous = True
             u.choices = [c.intent for c in ranking[:3]

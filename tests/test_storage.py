@@ -87,6 +87,12 @@ def _group(data: dict, group_id: str) -> dict | None:
     return next((group for group in data["groups"] if group["id"] == group_id), None)
 
 
+def _members(data: dict, group_id: str) -> list[str]:
+    group = _group(data, group_id)
+    assert group is not None
+    return group["members"]
+
+
 # --- store ------------------------------------------------------------------------------
 
 
@@ -140,7 +146,13 @@ def test_users_filters(directory: SqlDirectory) -> None:
     # Teachers shared with Pasteur are members of both.
     assert {"lucie.fontaine", "hugo.lambert"} <= {u.login for u in directory.users(PASTEUR)}
     everyone = directory.users(JJ)
-    assert {u.profile for u in everyone} == {"Teacher", "Student", "Relative", "Guest", "Personnel"}
+    assert {u.profile for u in everyone} == {
+        "Teacher",
+        "Student",
+        "Relative",
+        "Guest",
+        "Personnel",
+    }
 
 
 def test_user_records(directory: SqlDirectory) -> None:
@@ -220,8 +232,8 @@ def test_detach_teacher_from_structure(demo: Store) -> None:
     assert hugo["structures"] == [PASTEUR]
     assert hugo["classes"] == ["cls-pasteur-ms-gs"]
     assert hugo["home_structure"] == PASTEUR
-    assert "usr-t11" not in _group(exported, "grp-pg-teachers")["members"]  # type: ignore[index]
-    assert "usr-t11" in _group(exported, "grp-pasteur-pg-teachers")["members"]  # type: ignore[index]
+    assert "usr-t11" not in _members(exported, "grp-pg-teachers")
+    assert "usr-t11" in _members(exported, "grp-pasteur-pg-teachers")
     assert [u.id for u in demo.directory.users(JJ, ["Teacher"]) if u.id == "usr-t11"] == []
 
 
@@ -249,7 +261,8 @@ def test_add_group_members_and_create_group(demo: Store) -> None:
     directory = demo.directory
     added = directory.add_group_members("grp-chorale-2025", ["usr-e16", "usr-e12", "usr-e16"])
     assert added == ("usr-e16",)
-    assert directory.group("grp-chorale-2025").member_ids[-1] == "usr-e16"  # type: ignore[union-attr]
+    chorale = directory.group("grp-chorale-2025")
+    assert chorale is not None and chorale.member_ids[-1] == "usr-e16"
     created = directory.create_group(JJ, "Chorale 2026-2027", "ManualGroup")
     assert created.id.startswith("grp-chorale-2026-2027-")
     assert created.member_ids == ()
@@ -301,7 +314,8 @@ def test_transaction_commits_together(demo: Store, database_url: str) -> None:
     other = Store.from_url(database_url)
     try:
         assert other.directory.user("usr-t09").classes == ("cls-ce1",)  # type: ignore[union-attr]
-        assert other.directory.group(group.id).member_ids == ("usr-t09", "usr-e11")  # type: ignore[union-attr]
+        stored = other.directory.group(group.id)
+        assert stored is not None and stored.member_ids == ("usr-t09", "usr-e11")
     finally:
         other.dispose()
 
@@ -329,8 +343,15 @@ def test_audit_record_and_json_line(store: Store) -> None:
         JJ,
         at=datetime(2025, 9, 1, 8, 30, tzinfo=UTC),
     )
-    audit.record("claire.martin", "action.delete_group", ["grp-gar"], "refused", "interdit", JJ,
-                 at=datetime(2025, 9, 1, 9, 0, tzinfo=UTC))
+    audit.record(
+        "claire.martin",
+        "action.delete_group",
+        ["grp-gar"],
+        "refused",
+        "interdit",
+        JJ,
+        at=datetime(2025, 9, 1, 9, 0, tzinfo=UTC),
+    )
     audit.record("marc.dubois", "action.block", [], "cancelled", "", PASTEUR)
     entries = audit.entries()
     assert [e.outcome for e in entries] == ["done", "refused", "cancelled"]
@@ -372,7 +393,10 @@ def test_conversations_persist_across_stores(database_url: str) -> None:
     second = Store.from_url(database_url)
     second.upgrade()
     try:
-        assert second.conversations.get("tg:42") == {"pending": {"action": "block", "n": 3}, "é": "à"}
+        assert second.conversations.get("tg:42") == {
+            "pending": {"action": "block", "n": 3},
+            "é": "à",
+        }
         assert second.conversations.get("tg:43") == {}
         second.conversations.clear("tg:42")
         second.conversations.clear("tg:42")
@@ -409,12 +433,24 @@ def test_a_school_of_a_thousand_users_reads_fast() -> None:
         )
     data = {
         "structures": [
-            {"id": JJ, "name": "École", "city": "Lille", "circonscription": "Lille 1",
-             "classes": classes}
+            {
+                "id": JJ,
+                "name": "École",
+                "city": "Lille",
+                "circonscription": "Lille 1",
+                "classes": classes,
+            }
         ],
         "users": users,
-        "groups": [{"id": "grp-all", "structure": JJ, "name": "Tous", "type": "ProfileGroup",
-                    "members": [u["id"] for u in users]}],
+        "groups": [
+            {
+                "id": "grp-all",
+                "structure": JJ,
+                "name": "Tous",
+                "type": "ProfileGroup",
+                "members": [u["id"] for u in users],
+            }
+        ],
     }
     store = Store.in_memory()
     try:
@@ -465,8 +501,15 @@ def test_cli_directory_audit_and_accounts(
 
     store = Store.from_url(settings.database_url)
     try:
-        store.audit.record("claire.martin", "action.block", ["usr-p01"], "done", "1 compte", JJ,
-                           at=datetime(2025, 9, 1, 8, 0, tzinfo=UTC))
+        store.audit.record(
+            "claire.martin",
+            "action.block",
+            ["usr-p01"],
+            "done",
+            "1 compte",
+            JJ,
+            at=datetime(2025, 9, 1, 8, 0, tzinfo=UTC),
+        )
     finally:
         store.dispose()
     assert _run(settings, "audit", "--json") == 0

@@ -1,0 +1,137 @@
+"""The in-process pipeline: `say("…") -> replies`, on the embedded demo school."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import pytest
+
+from bot.cli_storage import DEMO_SCHOOL
+from bot.core import Assistant
+from bot.schoolfile import import_school
+from bot.settings import Settings
+from bot.storage import Store
+from intents.base import Incoming, Outcome
+from intents.kb import KnowledgeBase, html_to_text
+from intents.matcher import Matcher
+
+DEMO = "0590123A"
+PASTEUR = "0590124B"
+DIRECTOR = "claire.martin"
+OTHER_DIRECTOR = "marc.dubois"
+ERUN = "erun.lille1"
+PARENT = "parent.demo"
+
+
+@cache
+def shared_kb_and_matcher() -> tuple[KnowledgeBase, Matcher]:
+    """Loaded once for the whole run: both are read-only."""
+    kb = KnowledgeBase()
+    return kb, Matcher(kb)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Seen:
+    """What a user sees of one answer: plain texts and button labels."""
+
+    outcome: Outcome
+    texts: list[str] = field(default_factory=list)
+    buttons: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+    @property
+    def intent(self) -> str | None:
+        return self.outcome.intent
+
+
+class Conversation:
+    """One speaker talking to the real core; buttons pressed by label like a person."""
+
+    def __init__(self, assistant: Assistant, login: str | None, key: str | None = None,
+                 private: bool = True) -> None:
+        self.assistant = assistant
+        self.login = login
+        self.key = key or f"test:{login or 'public'}"
+        self.private = private
+        self.last: Outcome | None = None
+
+    def _send(self, **kwargs: object) -> Seen:
+        incoming = Incoming(self.key, self.key, private_chat=self.private, **kwargs)  # type: ignore[arg-type]
+        outcome = self.assistant.handle(incoming, login=self.login)
+        self.last = outcome
+        return Seen(
+            outcome,
+            [html_to_text(r.text) for r in outcome.replies],
+            [b.label for r in outcome.replies for b in r.buttons],
+        )
+
+    def say(self, text: str) -> Seen:
+        return self._send(text=text)
+
+    def button_id(self, label: str) -> str:
+        assert self.last is not None
+        for reply in self.last.replies:
+            for button in reply.buttons:
+                if button.label == label:
+                    return button.id
+        raise AssertionError(f"no button {label!r} in {[b.label for r in self.last.replies for b in r.buttons]}")
+
+    def press(self, label: str) -> Seen:
+        return self._send(press=self.button_id(label))
+
+    def press_id(self, button_id: str) -> Seen:
+        return self._send(press=button_id)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    store = Store.in_memory()
+    store.upgrade()
+    import_school(store, DEMO_SCHOOL)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def assistant(store: Store, clock: Clock) -> Assistant:
+    kb, matcher = shared_kb_and_matcher()
+    return Assistant(Settings(), store, kb, matcher, clock=clock)
+
+
+@pytest.fixture
+def talk(assistant: Assistant):  # type: ignore[no-untyped-def]
+    """talk(login=None) -> a Conversation as that directory account (None: the public)."""
+
+    def open_conversation(login: str | None = None, **kwargs: object) -> Conversation:
+        return Conversation(assistant, login, **kwargs)  # type: ignore[arg-type]
+
+    return open_conversation
+
+
+@pytest.fixture
+def say(talk):  # type: ignore[no-untyped-def]
+    """say("…") -> what an anonymous member of the public sees."""
+    public = talk(None)
+    return public.say
