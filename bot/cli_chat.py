@@ -21,8 +21,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     chat.set_defaults(func=run_chat)
 
     classify = subparsers.add_parser("classify", help="intention et entités de chaque message")
-    classify.add_argument("--jsonl", action="store_true", required=True,
-                          help="lit et écrit un objet JSON par ligne")
+    classify.add_argument(
+        "--jsonl", action="store_true", required=True, help="lit et écrit un objet JSON par ligne"
+    )
     _school_options(classify)
     classify.set_defaults(func=run_classify)
 
@@ -35,8 +36,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     knowledge = subparsers.add_parser("knowledge", help="vérifie la base de connaissances")
     knowledge_sub = knowledge.add_subparsers(dest="knowledge_command", metavar="COMMANDE")
     check = knowledge_sub.add_parser("check", help="identifiants, gabarits, phrasés")
-    check.add_argument("--self-test", action="store_true",
-                       help="ajoute la précision en validation croisée (leave-one-out)")
+    check.add_argument(
+        "--self-test",
+        action="store_true",
+        help="ajoute la précision en validation croisée (leave-one-out)",
+    )
     check.set_defaults(func=run_knowledge_check)
 
 
@@ -112,17 +116,29 @@ def run_classify(args: argparse.Namespace, settings: Settings) -> int:
             if not isinstance(text, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            print(json.dumps({"line": number, "error": "ligne JSON invalide (champ text attendu)"},
-                             ensure_ascii=False), flush=True)
+            print(
+                json.dumps(
+                    {"line": number, "error": "ligne JSON invalide (champ text attendu)"},
+                    ensure_ascii=False,
+                ),
+                flush=True,
+            )
             continue
         u = assistant.understand(text, structure)
-        print(json.dumps({
-            "text": text,
-            "intent": u.intent,
-            "confidence": round(u.confidence, 4),
-            "entities": u.entities,
-            "alternatives": [{"intent": i, "confidence": round(c, 4)} for i, c in u.alternatives],
-        }, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "text": text,
+                    "intent": u.intent,
+                    "confidence": round(u.confidence, 4),
+                    "entities": u.entities,
+                    "alternatives": [
+                        {"intent": i, "confidence": round(c, 4)} for i, c in u.alternatives
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 

@@ -58,23 +58,33 @@ class Console:
                 if not isinstance(item, dict):
                     raise ValueError
                 text, press = item.get("text"), item.get("press")
-                if not isinstance(text, str | None) or not isinstance(press, str | None) or (
-                    text is None and press is None
+                if (
+                    not isinstance(text, str | None)
+                    or not isinstance(press, str | None)
+                    or (text is None and press is None)
                 ):
                     raise ValueError
             except ValueError:
-                _write(sink, {"in": line.strip()[:200],
-                              "error": "ligne invalide : {\"text\": …} ou {\"press\": …} attendu"})
+                _write(
+                    sink,
+                    {
+                        "in": line.strip()[:200],
+                        "error": 'ligne invalide : {"text": …} ou {"press": …} attendu',
+                    },
+                )
                 continue
             outcome = self.send(text=text, press=press)
-            _write(sink, {
-                "in": item,
-                "intent": outcome.intent,
-                "replies": [
-                    {"text": html_to_text(r.text), "buttons": [b.label for b in r.buttons]}
-                    for r in outcome.replies
-                ],
-            })
+            _write(
+                sink,
+                {
+                    "in": item,
+                    "intent": outcome.intent,
+                    "replies": [
+                        {"text": html_to_text(r.text), "buttons": [b.label for b in r.buttons]}
+                        for r in outcome.replies
+                    ],
+                },
+            )
         return 0
 
     # -- interactive --------------------------------------------------------------------

@@ -19,7 +19,7 @@ from intents.kb import KnowledgeBase, html_to_text
 from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.registry import Permission, registry
 from intents.turn import Choice, Proposal, Response, Say, Turn
-from intents.understanding import Understanding, Understander
+from intents.understanding import Understander, Understanding
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,11 @@ class Assistant:
             role = Role.ERUN
             home = directory.structure(user.home_structure) if user.home_structure else None
             if home is not None:
-                same = [s.id for s in directory.structures() if s.circonscription == home.circonscription]
+                same = [
+                    s.id
+                    for s in directory.structures()
+                    if s.circonscription == home.circonscription
+                ]
                 structures = tuple([home.id] + [s for s in same if s != home.id])
         elif user.profile == "Relative":
             role = Role.PARENT
@@ -145,8 +149,12 @@ class Assistant:
         except Exception:  # the user must never see a traceback
             log.exception("failure while handling a message from %s", incoming.speaker_key)
             return Outcome(
-                [Reply("Désolé, un problème technique m'empêche de répondre. Réessayez dans un "
-                       "instant ; si cela persiste, contactez votre eRun de circonscription.")]
+                [
+                    Reply(
+                        "Désolé, un problème technique m'empêche de répondre. Réessayez dans un "
+                        "instant ; si cela persiste, contactez votre eRun de circonscription."
+                    )
+                ]
             )
 
     def _handle(self, incoming: Incoming, login: str | None) -> Outcome:
@@ -177,7 +185,11 @@ class _Session:
     """The handling of one incoming message (kept apart so the Assistant stays stateless)."""
 
     def __init__(
-        self, assistant: Assistant, incoming: Incoming, speaker: Speaker, state: State,
+        self,
+        assistant: Assistant,
+        incoming: Incoming,
+        speaker: Speaker,
+        state: State,
         now: datetime,
     ) -> None:
         self.a = assistant
@@ -282,7 +294,9 @@ class _Session:
         return self.understood(text)
 
     def understood(self, text: str) -> Outcome:
-        structure = self.structure_id() if self.speaker.role in (Role.DIRECTOR, Role.ERUN) else None
+        structure = (
+            self.structure_id() if self.speaker.role in (Role.DIRECTOR, Role.ERUN) else None
+        )
         u = self.a.understand(text, structure)
         self.intent, self.confidence = u.intent, u.confidence
         self.entities = dict(u.entities)
@@ -335,9 +349,11 @@ class _Session:
             return None
         structure = self.structure_id()
         role = self.speaker.role
-        allowed_roles = {Role.DIRECTOR} if permission == Permission.CHANGE_SCHOOL else {
-            Role.DIRECTOR, Role.ERUN
-        }
+        allowed_roles = (
+            {Role.DIRECTOR}
+            if permission == Permission.CHANGE_SCHOOL
+            else {Role.DIRECTOR, Role.ERUN}
+        )
         if role in allowed_roles and structure is not None:
             if not self.incoming.private_chat:
                 return self.text(
@@ -375,12 +391,16 @@ class _Session:
         nearest: list[str] = []
         if analysis is not None:
             nearest = [
-                c.intent for c in analysis.ranking
+                c.intent
+                for c in analysis.ranking
                 if self.a.kb.entries.get(c.intent) and self.a.kb.entries[c.intent].answer
             ][:3]
         if len(nearest) < 3:
-            for default in ("educonnect.activate", "educonnect.forgot_credentials",
-                            "accounts.rentree"):
+            for default in (
+                "educonnect.activate",
+                "educonnect.forgot_credentials",
+                "accounts.rentree",
+            ):
                 if default not in nearest and len(nearest) < 3:
                     nearest.append(default)
         choices = [Choice(self.a.kb.title(i), {"intent": i}) for i in nearest]
@@ -420,8 +440,12 @@ class _Session:
             )
         self.confidence = 1.0
         if self.a.kb.intents.get(intent) and self.a.kb.intents[intent].kind in ("action", "query"):
-            structure = self.structure_id() if self.speaker.role in (Role.DIRECTOR, Role.ERUN) else None
-            u = self.a.understander.entities_for(intent, rest, self.a.store.directory if structure else None, structure)
+            structure = (
+                self.structure_id() if self.speaker.role in (Role.DIRECTOR, Role.ERUN) else None
+            )
+            u = self.a.understander.entities_for(
+                intent, rest, self.a.store.directory if structure else None, structure
+            )
             self.entities = dict(u.public)
             return self.run_intent(intent, rest, dict(u.internal))
         return self.run_intent(intent, rest, {})
@@ -438,7 +462,9 @@ class _Session:
     def link(self, code: str) -> Outcome:
         self.intent = "account.link"
         if not self.incoming.private_chat:
-            return self.text("Envoyez votre code de connexion en message privé, jamais dans un groupe.")
+            return self.text(
+                "Envoyez votre code de connexion en message privé, jamais dans un groupe."
+            )
         if not code:
             return self.text(
                 "Envoyez le code reçu de votre eRun ainsi : <code>/connexion CODE</code>."
@@ -476,7 +502,9 @@ class _Session:
         pending = self.state.data.pop("pending", None)
         form = self.state.data.pop("form", None)
         if pending:
-            self.audit(pending["intent"], pending["targets"], "cancelled", "annulé par l'utilisateur")
+            self.audit(
+                pending["intent"], pending["targets"], "cancelled", "annulé par l'utilisateur"
+            )
             return self.text("C'est annulé : rien n'a été modifié.")
         if form:
             return self.text("D'accord, j'abandonne cette demande.")
@@ -522,14 +550,24 @@ class _Session:
                     break
         if stored is None:
             self.intent = "button.unknown"
-            if "." in button_id and button_id.split(".", 1)[0] != owner_tag(self.incoming.speaker_key):
+            if "." in button_id and button_id.split(".", 1)[0] != owner_tag(
+                self.incoming.speaker_key
+            ):
                 return self.outcome(
-                    [Say("Ce bouton a été proposé à quelqu'un d'autre : seule la personne qui a "
-                         "fait la demande peut y répondre.")]
+                    [
+                        Say(
+                            "Ce bouton a été proposé à quelqu'un d'autre : seule la personne "
+                            "qui a fait la demande peut y répondre."
+                        )
+                    ]
                 )
             return self.outcome(
-                [Say("Ce bouton n'est plus valide (demande expirée ou déjà traitée). Reposez "
-                     "votre question si besoin.")],
+                [
+                    Say(
+                        "Ce bouton n'est plus valide (demande expirée ou déjà traitée). Reposez "
+                        "votre question si besoin."
+                    )
+                ],
             )
         payload = stored["payload"]
         if "confirm" in payload:
@@ -568,8 +606,10 @@ class _Session:
             Say(
                 proposal.summary + "\n\n<i>Je n'applique rien sans votre confirmation "
                 "(valable 10 minutes).</i>",
-                [Choice(CONFIRM_LABEL, {"confirm": pending_id}),
-                 Choice(CANCEL_LABEL, {"cancel": pending_id})],
+                [
+                    Choice(CONFIRM_LABEL, {"confirm": pending_id}),
+                    Choice(CANCEL_LABEL, {"cancel": pending_id}),
+                ],
             )
         )
         return self.outcome(says)
@@ -579,8 +619,13 @@ class _Session:
         if not pending or pending["id"] != pending_id:
             self.intent = "confirmation.stale"
             return self.outcome(
-                [Say("Cette demande n'est plus en attente : elle a déjà été traitée, annulée ou "
-                     "remplacée. Rien de plus n'a été modifié.")], edits=True,
+                [
+                    Say(
+                        "Cette demande n'est plus en attente : elle a déjà été traitée, "
+                        "annulée ou remplacée. Rien de plus n'a été modifié."
+                    )
+                ],
+                edits=True,
             )
         # Pop first: a second press finds nothing, so the change runs at most once.
         self.state.data.pop("pending", None)
@@ -591,8 +636,13 @@ class _Session:
         if self.now - datetime.fromisoformat(pending["at"]) > PENDING_LIFETIME:
             self.audit(intent, pending["targets"], "expired", "confirmation après 10 minutes")
             return self.outcome(
-                [Say("Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. "
-                     "Redemandez-la si besoin.")], edits=True,
+                [
+                    Say(
+                        "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. "
+                        "Redemandez-la si besoin."
+                    )
+                ],
+                edits=True,
             )
         # Rights are checked again at execution: a link may have been revoked meanwhile.
         spec = registry.spec(intent, "action")
@@ -604,8 +654,13 @@ class _Session:
         ):
             self.audit(intent, pending["targets"], "refused", "droits insuffisants à l'exécution")
             return self.outcome(
-                [Say("Vous n'avez plus les droits pour faire cette modification : rien n'a été "
-                     "modifié.")], edits=True,
+                [
+                    Say(
+                        "Vous n'avez plus les droits pour faire cette modification : rien n'a été "
+                        "modifié."
+                    )
+                ],
+                edits=True,
             )
         executor = registry.executor_for(intent)
         turn = self.turn(intent, "", {})
@@ -618,9 +673,15 @@ class _Session:
             log.exception("change %s failed and was rolled back", intent)
             self.audit(intent, pending["targets"], "failed", "erreur technique, annulé")
             return self.outcome(
-                [Say("La modification a échoué à cause d'un problème technique : rien n'a été "
-                     "modifié. Réessayez plus tard ou contactez votre eRun.")], edits=True,
+                [
+                    Say(
+                        "La modification a échoué à cause d'un problème technique : rien n'a été "
+                        "modifié. Réessayez plus tard ou contactez votre eRun."
+                    )
+                ],
+                edits=True,
             )
+        self.a.understander.forget_roster()
         if response.refusal:
             self.audit(intent, response.targets or pending["targets"], "refused", response.refusal)
         else:

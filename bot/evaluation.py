@@ -24,8 +24,10 @@ def _load_lines(path: Path) -> list[dict[str, Any]]:
             item = json.loads(line)
         except ValueError:
             raise LookupError(f"{path.name}, ligne {number} : JSON invalide") from None
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not isinstance(
-            item.get("intent"), str
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("text"), str)
+            or not isinstance(item.get("intent"), str)
         ):
             raise LookupError(f"{path.name}, ligne {number} : champs text et intent attendus")
         items.append(item)
@@ -52,21 +54,27 @@ def evaluate(
         begin = time.perf_counter()
         u = assistant.understand(item["text"], structure)
         latencies.append((time.perf_counter() - begin) * 1000)
-        rows.append({"text": item["text"], "gold": item["intent"], "predicted": u.intent,
-                     "confidence": u.confidence, "gold_entities": item.get("entities"),
-                     "entities": u.entities})
+        rows.append(
+            {
+                "text": item["text"],
+                "gold": item["intent"],
+                "predicted": u.intent,
+                "confidence": u.confidence,
+                "gold_entities": item.get("entities"),
+                "entities": u.entities,
+            }
+        )
     in_scope = [r for r in rows if r["gold"] != OUT_OF_SCOPE]
     oos = [r for r in rows if r["gold"] == OUT_OF_SCOPE]
 
     def by_kind(*wanted: str) -> float | None:
-        return _accuracy([(r["gold"], r["predicted"]) for r in in_scope
-                          if kinds.get(r["gold"]) in wanted])
+        return _accuracy(
+            [(r["gold"], r["predicted"]) for r in in_scope if kinds.get(r["gold"]) in wanted]
+        )
 
     with_entities = [r for r in rows if r["gold_entities"]]
     entity_hits = [r for r in with_entities if r["entities"] == r["gold_entities"]]
-    confusions = Counter(
-        (r["gold"], r["predicted"]) for r in rows if r["gold"] != r["predicted"]
-    )
+    confusions = Counter((r["gold"], r["predicted"]) for r in rows if r["gold"] != r["predicted"])
     latencies.sort()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if sys.platform == "darwin":
@@ -78,32 +86,44 @@ def evaluate(
         "accuracy_faq_dialogue": by_kind("faq", "dialogue"),
         "accuracy_action_query": by_kind("action", "query"),
         "oos_rejected": round(sum(1 for r in oos if r["predicted"] == OUT_OF_SCOPE) / len(oos), 4)
-        if oos else None,
+        if oos
+        else None,
         "in_scope_wrongly_rejected": round(
             sum(1 for r in in_scope if r["predicted"] == OUT_OF_SCOPE) / len(in_scope), 4
-        ) if in_scope else None,
+        )
+        if in_scope
+        else None,
         "entity_exact_match": round(len(entity_hits) / len(with_entities), 4)
-        if with_entities else None,
+        if with_entities
+        else None,
         "entity_lines": len(with_entities),
         "confusions": [
             {"gold": g, "predicted": p, "count": n} for (g, p), n in confusions.most_common(20)
         ],
         "errors": [
-            {"text": r["text"], "gold": r["gold"], "predicted": r["predicted"],
-             "confidence": r["confidence"]}
-            for r in rows if r["gold"] != r["predicted"]
+            {
+                "text": r["text"],
+                "gold": r["gold"],
+                "predicted": r["predicted"],
+                "confidence": r["confidence"],
+            }
+            for r in rows
+            if r["gold"] != r["predicted"]
         ],
         "entity_errors": [
             {"text": r["text"], "gold": r["gold_entities"], "predicted": r["entities"]}
-            for r in with_entities if r["entities"] != r["gold_entities"]
+            for r in with_entities
+            if r["entities"] != r["gold_entities"]
         ],
         "timing": {
             "load_seconds": round(load_seconds, 3),
             "total_seconds": round(time.perf_counter() - started, 3),
             "latency_median_ms": round(statistics.median(latencies), 3) if latencies else None,
-            "latency_p99_ms": round(latencies[min(len(latencies) - 1,
-                                                  int(0.99 * len(latencies)))], 3)
-            if latencies else None,
+            "latency_p99_ms": round(
+                latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3
+            )
+            if latencies
+            else None,
             "peak_memory_mb": round(peak_kb / 1024, 1),
         },
     }
@@ -117,8 +137,10 @@ def format_report(report: dict[str, Any]) -> str:
     if report["errors"]:
         lines.append("Lignes mal comprises :")
         for error in report["errors"]:
-            lines.append(f"  [{error['gold']} → {error['predicted']} {error['confidence']:.2f}] "
-                         f"{error['text']}")
+            lines.append(
+                f"  [{error['gold']} → {error['predicted']} {error['confidence']:.2f}] "
+                f"{error['text']}"
+            )
         lines.append("")
     if report["entity_errors"]:
         lines.append("Entités fausses :")

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url_has_scheme(cls, value: str) -> str:
         if "://" not in value:
-            raise ValueError("DATABASE_URL doit être une URL SQLAlchemy (ex. sqlite:///fichier.db)")
+            raise ValueError(
+                "DATABASE_URL doit être une URL SQLAlchemy (ex. sqlite:///fichier.db)"
+            )
         return value
 
     def require_telegram_token(self) -> str:

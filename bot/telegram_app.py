@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -114,7 +114,7 @@ _PARAGRAPH, _LINE, _SPACE, _HARD = 3, 2, 1, 0
 
 def _utf16_len(text: str) -> int:
     # Telegram counts message length in UTF-16 code units.
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _break_level(atom: str) -> int:
@@ -666,6 +666,28 @@ def webhook_options(settings: Settings) -> WebhookOptions:
         webhook_url=settings.webhook_url,
         secret_token=settings.webhook_secret,
     )
+
+
+@contextlib.asynccontextmanager
+async def polling_session(application: Application, **polling: Any) -> AsyncIterator[Application]:
+    """Long polling inside an already running event loop (tests, bench), in run_polling's order:
+    initialize, post_init, updater.start_polling, start; then stop in reverse on exit."""
+    await application.initialize()
+    try:
+        if application.post_init is not None:
+            await application.post_init(application)
+        assert application.updater is not None
+        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, **polling)
+        await application.start()
+        try:
+            yield application
+        finally:
+            if application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+    finally:
+        await application.shutdown()
 
 
 def _assistant(settings: Settings) -> tuple[Core, Any]:

@@ -45,8 +45,13 @@ def _h(text: str) -> str:
 
 
 def _school(turn: Turn) -> str:
+    """The school's name, to follow « à » or « de » (« l'école » when unknown)."""
     structure = turn.directory.structure(turn.structure_id) if turn.directory else None
-    return _h(structure.name) if structure else "l'école"
+    return f"l'école « {_h(structure.name)} »" if structure else "l'école"
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count <= 1 else plural}"
 
 
 def _profiles_label(profiles: list[str]) -> str:
@@ -56,8 +61,9 @@ def _profiles_label(profiles: list[str]) -> str:
 # -- slots -----------------------------------------------------------------------------------
 def _ask(turn: Turn, slot: str, question: str, options: list[tuple[str, Any]]) -> Response:
     choices = [Choice(label, {"slot": slot, "value": value}) for label, value in options[:8]]
-    return Response([Say(question + "\n<i>(« annule » pour abandonner)</i>", choices)],
-                    awaiting=slot)
+    return Response(
+        [Say(question + "\n<i>(« annule » pour abandonner)</i>", choices)], awaiting=slot
+    )
 
 
 def _person_slot(
@@ -70,20 +76,25 @@ def _person_slot(
     candidates = [people[i] for i in entities.get(f"{slot}_candidates", []) if i in people]
     if candidates:
         return _ask(
-            turn, slot, f"Plusieurs {what}s correspondent. Lequel ou laquelle ?",
+            turn,
+            slot,
+            f"Plusieurs {what}s correspondent. Lequel ou laquelle ?",
             [(_describe(turn, p), p.id) for p in candidates],
         )
     suggestions = [people[i] for i in entities.get(f"{slot}_suggestions", []) if i in people]
     if f"{slot}_query" in entities and (entities.get(f"{slot}_missing") or suggestions):
         names = ", ".join(_h(p.full_name) for p in suggestions) or "aucun nom proche"
         return _ask(
-            turn, slot,
+            turn,
+            slot,
             f"Je ne trouve pas ce {what} à {_school(turn)}. Noms les plus proches : {names}. "
             "Lequel voulez-vous ?",
             [(p.full_name, p.id) for p in suggestions],
         )
     return _ask(
-        turn, slot, f"Quel {what} ? Écrivez son nom ou choisissez :",
+        turn,
+        slot,
+        f"Quel {what} ? Écrivez son nom ou choisissez :",
         [(p.full_name, p.id) for p in defaults],
     )
 
@@ -104,9 +115,14 @@ def _block_proposal(turn: Turn, blocked: bool) -> Response:
     profiles = turn.entities.get("profiles")
     if not profiles:
         return _ask(
-            turn, "profiles", f"Quels comptes voulez-vous {verb} ?",
-            [("Élèves", ["Student"]), ("Parents", ["Relative"]),
-             ("Élèves et parents", ["Relative", "Student"])],
+            turn,
+            "profiles",
+            f"Quels comptes voulez-vous {verb} ?",
+            [
+                ("Élèves", ["Student"]),
+                ("Parents", ["Relative"]),
+                ("Élèves et parents", ["Relative", "Student"]),
+            ],
         )
     users = turn.directory.users(turn.structure_id, profiles=profiles)
     to_change = [u for u in users if u.blocked != blocked]
@@ -120,9 +136,8 @@ def _block_proposal(turn: Turn, blocked: bool) -> Response:
     counts = ", ".join(
         f"{sum(1 for u in to_change if u.profile == p)} {PROFILE_NAMES[p]}" for p in profiles
     )
-    summary = (
-        f"Je vais <b>{verb}</b> {len(to_change)} comptes de {_school(turn)} ({counts})."
-        + (f" {already} le sont déjà." if already else "")
+    summary = f"Je vais <b>{verb}</b> {len(to_change)} comptes de {_school(turn)} ({counts})." + (
+        f" ({_plural(already, 'autre l’est', 'autres le sont')} déjà.)" if already else ""
     )
     if blocked:
         summary += "\nPensez à les débloquer après la rentrée, une fois la bascule ONDE faite."
@@ -133,16 +148,22 @@ def _block_execute(turn: Turn, args: dict[str, Any], blocked: bool) -> Response:
     result = turn.directory.set_blocked(turn.structure_id, args["profiles"], blocked)
     state = "bloqués" if blocked else "débloqués"
     text = (
-        f"✅ C'est fait : {len(result.changed)} comptes {_profiles_label(args['profiles'])} "
-        f"{state}" + (f" ({len(result.unchanged)} l'étaient déjà)." if result.unchanged else ".")
+        f"✅ C'est fait : {_plural(len(result.changed), 'compte', 'comptes')} "
+        f"{_profiles_label(args['profiles'])} {state}"
+        + (
+            f" ({_plural(len(result.unchanged), 'autre l’était', 'autres l’étaient')} déjà)."
+            if result.unchanged
+            else "."
+        )
     )
     if blocked:
         text += "\nN'oubliez pas de les débloquer après la rentrée (« débloque les parents »)."
     return Response.text(text)
 
 
-@registry.intent("action.block", kind="action", permission=Permission.CHANGE_SCHOOL,
-                 slots=("profiles",))
+@registry.intent(
+    "action.block", kind="action", permission=Permission.CHANGE_SCHOOL, slots=("profiles",)
+)
 def block_accounts(turn: Turn) -> Response:
     """Bloque les comptes élèves et/ou parents de l'école (avant la rentrée)."""
     return _block_proposal(turn, True)
@@ -153,8 +174,9 @@ def execute_block(turn: Turn, args: dict[str, Any]) -> Response:
     return _block_execute(turn, args, True)
 
 
-@registry.intent("action.unblock", kind="action", permission=Permission.CHANGE_SCHOOL,
-                 slots=("profiles",))
+@registry.intent(
+    "action.unblock", kind="action", permission=Permission.CHANGE_SCHOOL, slots=("profiles",)
+)
 def unblock_accounts(turn: Turn) -> Response:
     """Débloque les comptes élèves et/ou parents de l'école (après la bascule ONDE)."""
     return _block_proposal(turn, False)
@@ -179,8 +201,12 @@ def _empty_class_refusal(name: str) -> str:
     )
 
 
-@registry.intent("action.attach_teacher", kind="action", permission=Permission.CHANGE_SCHOOL,
-                 slots=("teacher", "class"))
+@registry.intent(
+    "action.attach_teacher",
+    kind="action",
+    permission=Permission.CHANGE_SCHOOL,
+    slots=("teacher", "class"),
+)
 def attach_teacher(turn: Turn) -> Response:
     """Rattache un enseignant de l'école à une classe (la classe doit avoir un élève)."""
     teachers = _teachers(turn)
@@ -192,10 +218,13 @@ def attach_teacher(turn: Turn) -> Response:
     classes = {c.id: c for c in turn.directory.classes(turn.structure_id)}
     class_id = turn.entities.get("class")
     if class_id not in classes:
-        candidates = [classes[c] for c in turn.entities.get("class_candidates", []) if c in classes]
+        candidates = [
+            classes[c] for c in turn.entities.get("class_candidates", []) if c in classes
+        ]
         options = candidates or sorted(classes.values(), key=lambda c: c.name)
         question = (
-            "Quelle classe exactement ?" if candidates
+            "Quelle classe exactement ?"
+            if candidates
             else f"À quelle classe rattacher {_h(teacher.full_name)} ?"
         )
         return _ask(turn, "class", question, [(c.name, c.id) for c in options])
@@ -203,7 +232,8 @@ def attach_teacher(turn: Turn) -> Response:
     if school_class.pupil_count == 0:
         return Response(
             [Say(_empty_class_refusal(school_class.name))],
-            refusal="classe sans élève", targets=[teacher.id, class_id],
+            refusal="classe sans élève",
+            targets=[teacher.id, class_id],
         )
     if class_id in teacher.classes:
         return Response.text(
@@ -214,9 +244,12 @@ def attach_teacher(turn: Turn) -> Response:
         f"<b>{_h(school_class.name)}</b> ({school_class.pupil_count} élève"
         f"{'s' if school_class.pupil_count > 1 else ''})."
     )
-    return Response([], proposal=Proposal(
-        summary, {"teacher": teacher.id, "class": class_id}, [teacher.id, class_id]
-    ))
+    return Response(
+        [],
+        proposal=Proposal(
+            summary, {"teacher": teacher.id, "class": class_id}, [teacher.id, class_id]
+        ),
+    )
 
 
 @registry.executor("action.attach_teacher")
@@ -225,10 +258,14 @@ def execute_attach(turn: Turn, args: dict[str, Any]) -> Response:
     classes = {c.id: c for c in turn.directory.classes(turn.structure_id)}
     school_class = classes.get(args["class"])
     if teacher is None or not teacher.is_live or school_class is None:
-        return Response([Say("L'enseignant ou la classe n'existe plus : rien n'a été modifié.")],
-                        refusal="cible disparue")
+        return Response(
+            [Say("L'enseignant ou la classe n'existe plus : rien n'a été modifié.")],
+            refusal="cible disparue",
+        )
     if school_class.pupil_count == 0:
-        return Response([Say(_empty_class_refusal(school_class.name))], refusal="classe sans élève")
+        return Response(
+            [Say(_empty_class_refusal(school_class.name))], refusal="classe sans élève"
+        )
     turn.directory.attach_teacher_to_class(teacher.id, school_class.id)
     return Response.text(
         f"✅ C'est fait : {_h(teacher.full_name)} est rattaché(e) à la classe "
@@ -245,8 +282,9 @@ def _home_school_refusal(turn: Turn, teacher: Any) -> str:
     )
 
 
-@registry.intent("action.detach_teacher", kind="action", permission=Permission.CHANGE_SCHOOL,
-                 slots=("teacher",))
+@registry.intent(
+    "action.detach_teacher", kind="action", permission=Permission.CHANGE_SCHOOL, slots=("teacher",)
+)
 def detach_teacher(turn: Turn) -> Response:
     """Détache de l'école un enseignant qui l'a quittée (jamais s'il y est rattaché)."""
     teachers = _teachers(turn)
@@ -256,8 +294,11 @@ def detach_teacher(turn: Turn) -> Response:
         return missing
     teacher = teachers[turn.entities["teacher"]]
     if teacher.home_structure == turn.structure_id:
-        return Response([Say(_home_school_refusal(turn, teacher))],
-                        refusal="école de rattachement", targets=[teacher.id])
+        return Response(
+            [Say(_home_school_refusal(turn, teacher))],
+            refusal="école de rattachement",
+            targets=[teacher.id],
+        )
     classes = {c.id: c.name for c in turn.directory.classes(turn.structure_id)}
     here = [classes[c] for c in teacher.classes if c in classes]
     summary = (
@@ -273,10 +314,13 @@ def detach_teacher(turn: Turn) -> Response:
 def execute_detach(turn: Turn, args: dict[str, Any]) -> Response:
     teacher = turn.directory.user(args["teacher"])
     if teacher is None or turn.structure_id not in teacher.structures:
-        return Response([Say("Cet enseignant n'est plus dans l'école : rien à faire.")],
-                        refusal="déjà détaché")
+        return Response(
+            [Say("Cet enseignant n'est plus dans l'école : rien à faire.")], refusal="déjà détaché"
+        )
     if teacher.home_structure == turn.structure_id:
-        return Response([Say(_home_school_refusal(turn, teacher))], refusal="école de rattachement")
+        return Response(
+            [Say(_home_school_refusal(turn, teacher))], refusal="école de rattachement"
+        )
     turn.directory.detach_teacher_from_structure(teacher.id, turn.structure_id)
     return Response.text(f"✅ C'est fait : {_h(teacher.full_name)} est détaché(e) de l'école.")
 
@@ -297,21 +341,32 @@ def _group_refusal(group: Any) -> str | None:
     return None
 
 
-@registry.intent("action.delete_group", kind="action", permission=Permission.CHANGE_SCHOOL,
-                 slots=("group",))
+@registry.intent(
+    "action.delete_group", kind="action", permission=Permission.CHANGE_SCHOOL, slots=("group",)
+)
 def delete_group(turn: Turn) -> Response:
     """Supprime un groupe manuel de l'école (jamais « Resp-Affect-GAR »)."""
     groups = {g.id: g for g in turn.directory.groups(turn.structure_id)}
     group = groups.get(turn.entities.get("group"))
     if group is None:
         candidates = [groups[g] for g in turn.entities.get("group_candidates", []) if g in groups]
-        manual = [g for g in groups.values() if g.type == MANUAL_GROUP and not is_gar_group(g.name)]
+        manual = [
+            g for g in groups.values() if g.type == MANUAL_GROUP and not is_gar_group(g.name)
+        ]
         if candidates:
-            return _ask(turn, "group", "Plusieurs groupes correspondent. Lequel ?",
-                        [(g.name, g.id) for g in candidates])
-        lead = ("Je ne trouve pas ce groupe. " if turn.entities.get("group_missing") else "")
-        return _ask(turn, "group", f"{lead}Quel groupe supprimer ? Groupes manuels de l'école :",
-                    [(g.name, g.id) for g in manual])
+            return _ask(
+                turn,
+                "group",
+                "Plusieurs groupes correspondent. Lequel ?",
+                [(g.name, g.id) for g in candidates],
+            )
+        lead = "Je ne trouve pas ce groupe. " if turn.entities.get("group_missing") else ""
+        return _ask(
+            turn,
+            "group",
+            f"{lead}Quel groupe supprimer ? Groupes manuels de l'école :",
+            [(g.name, g.id) for g in manual],
+        )
     refusal = _group_refusal(group)
     if refusal:
         return Response([Say(refusal)], refusal="groupe protégé", targets=[group.id])
@@ -348,8 +403,12 @@ def _account_refusal(user: Any) -> str | None:
     return None
 
 
-@registry.intent("action.remove_manual_account", kind="action",
-                 permission=Permission.CHANGE_SCHOOL, slots=("account",))
+@registry.intent(
+    "action.remove_manual_account",
+    kind="action",
+    permission=Permission.CHANGE_SCHOOL,
+    slots=("account",),
+)
 def remove_manual_account(turn: Turn) -> Response:
     """Supprime un compte manuel (pré-suppression s'il a déjà été activé)."""
     everyone = {u.id: u for u in turn.directory.users(turn.structure_id)}
@@ -364,11 +423,15 @@ def remove_manual_account(turn: Turn) -> Response:
     if refusal:
         return Response([Say(refusal)], refusal="compte non manuel", targets=[chosen.id])
     if chosen.activated:
-        what = ("<b>pré-supprimer</b> le compte manuel de <b>{}</b> : il a déjà été activé, il "
-                "passe donc en pré-suppression.")
+        what = (
+            "<b>pré-supprimer</b> le compte manuel de <b>{}</b> : il a déjà été activé, il "
+            "passe donc en pré-suppression."
+        )
     else:
-        what = ("<b>supprimer</b> le compte manuel de <b>{}</b> : il n'a jamais été activé, il "
-                "est donc supprimé directement.")
+        what = (
+            "<b>supprimer</b> le compte manuel de <b>{}</b> : il n'a jamais été activé, il "
+            "est donc supprimé directement."
+        )
     summary = "Je vais " + what.format(_h(chosen.full_name))
     return Response([], proposal=Proposal(summary, {"account": chosen.id}, [chosen.id]))
 
@@ -395,7 +458,9 @@ def execute_remove_account(turn: Turn, args: dict[str, Any]) -> Response:
 
 # -- GAR managers ----------------------------------------------------------------------------
 def _gar_state(turn: Turn) -> tuple[Any, list[Any]]:
-    group = next((g for g in turn.directory.groups(turn.structure_id) if is_gar_group(g.name)), None)
+    group = next(
+        (g for g in turn.directory.groups(turn.structure_id) if is_gar_group(g.name)), None
+    )
     teachers = list(_teachers(turn).values())
     members = set(group.member_ids) if group else set()
     return group, [t for t in teachers if t.id not in members]
@@ -427,9 +492,13 @@ def execute_gar(turn: Turn, args: dict[str, Any]) -> Response:
         group = turn.directory.create_group(turn.structure_id, GAR_GROUP, MANUAL_GROUP)
     added = turn.directory.add_group_members(group.id, [t.id for t in missing])
     return Response(
-        [Say(f"✅ C'est fait : {len(added)} enseignant{'s' if len(added) > 1 else ''} ajouté"
-             f"{'s' if len(added) > 1 else ''} au groupe « {GAR_GROUP} ». Effectif demain, "
-             "après la prochaine alimentation.")],
+        [
+            Say(
+                f"✅ C'est fait : {len(added)} enseignant{'s' if len(added) > 1 else ''} ajouté"
+                f"{'s' if len(added) > 1 else ''} au groupe « {GAR_GROUP} ». Effectif demain, "
+                "après la prochaine alimentation."
+            )
+        ],
         targets=list(added),
     )
 
@@ -450,10 +519,14 @@ def teachers_without_class(turn: Turn) -> Response:
     if not alone:
         return Response.text(f"Tous les enseignants de {_school(turn)} ont une classe.")
     lines = "\n".join(f"• {_h(t.full_name)}" for t in alone)
-    return Response([Say(
-        f"<b>Enseignants sans classe à {_school(turn)}</b> ({len(alone)}) :\n{lines}",
-        _fix(turn, "Rattacher un enseignant", "action.attach_teacher"),
-    )])
+    return Response(
+        [
+            Say(
+                f"<b>Enseignants sans classe à {_school(turn)}</b> ({len(alone)}) :\n{lines}",
+                _fix(turn, "Rattacher un enseignant", "action.attach_teacher"),
+            )
+        ]
+    )
 
 
 @registry.intent("query.manual_accounts", kind="query", permission=Permission.READ_SCHOOL)
@@ -461,23 +534,33 @@ def manual_accounts(turn: Turn) -> Response:
     """Liste les comptes manuels de l'école, activés ou non."""
     manual = [u for u in turn.directory.users(turn.structure_id) if u.is_manual]
     if not manual:
-        return Response.text(f"{_school(turn)} n'a aucun compte manuel.")
+        school = _school(turn)
+        return Response.text(f"{school[0].upper()}{school[1:]} n'a aucun compte manuel.")
     never = [u for u in manual if not u.activated]
     lines = "\n".join(
         f"• {_h(u.full_name)} — {_profile_fr(u.profile)}, "
         f"{'activé' if u.activated else 'jamais activé'}"
         for u in manual
     )
-    return Response([Say(
-        f"<b>Comptes manuels de {_school(turn)}</b> ({len(manual)}, dont {len(never)} jamais "
-        f"activé{'s' if len(never) > 1 else ''}) :\n{lines}",
-        _fix(turn, "Supprimer un compte manuel", "action.remove_manual_account"),
-    )])
+    return Response(
+        [
+            Say(
+                f"<b>Comptes manuels de {_school(turn)}</b> ({len(manual)}, dont "
+                f"{len(never)} jamais activé{'s' if len(never) > 1 else ''}) :\n{lines}",
+                _fix(turn, "Supprimer un compte manuel", "action.remove_manual_account"),
+            )
+        ]
+    )
 
 
 def _profile_fr(profile: str) -> str:
-    return {"Relative": "parent", "Guest": "invité", "Teacher": "enseignant",
-            "Personnel": "personnel", "Student": "élève"}.get(profile, profile)
+    return {
+        "Relative": "parent",
+        "Guest": "invité",
+        "Teacher": "enseignant",
+        "Personnel": "personnel",
+        "Student": "élève",
+    }.get(profile, profile)
 
 
 @registry.intent("query.groups", kind="query", permission=Permission.READ_SCHOOL)
@@ -520,11 +603,18 @@ def checklist(turn: Turn) -> Response:
             choices.extend(_fix(turn, *fix))
 
     alone = [t for t in teachers if not set(t.classes) & classes]
-    item(not alone, "Enseignants sans classe : " + (_names(alone) or "aucun"),
-         ("Rattacher un enseignant", "action.attach_teacher"))
+    item(
+        not alone,
+        "Enseignants sans classe : " + (_names(alone) or "aucun"),
+        ("Rattacher un enseignant", "action.attach_teacher"),
+    )
     away = [t for t in teachers if t.home_structure and t.home_structure != structure]
-    item(not away, "Enseignants rattachés à une autre école (partis ? remplaçants ?) : "
-         + (_names(away) or "aucun"), ("Détacher un enseignant", "action.detach_teacher"))
+    item(
+        not away,
+        "Enseignants rattachés à une autre école (partis ? remplaçants ?) : "
+        + (_names(away) or "aucun"),
+        ("Détacher un enseignant", "action.detach_teacher"),
+    )
     stale = []
     for group in directory.groups(structure):
         if group.type != MANUAL_GROUP or is_gar_group(group.name):
@@ -535,29 +625,46 @@ def checklist(turn: Turn) -> Response:
             if gone:
                 reason = ", ".join(filter(None, [reason, f"{len(gone)} membre(s) parti(s)"]))
             stale.append(f"{_h(group.name)} ({reason})")
-    item(not stale, "Groupes manuels à revoir : " + (", ".join(stale) or "aucun"),
-         ("Supprimer un groupe", "action.delete_group"))
+    item(
+        not stale,
+        "Groupes manuels à revoir : " + (", ".join(stale) or "aucun"),
+        ("Supprimer un groupe", "action.delete_group"),
+    )
     never = [u for u in users if u.is_manual and not u.activated]
-    item(not never, "Comptes manuels jamais activés : " + (_names(never) or "aucun"),
-         ("Supprimer un compte manuel", "action.remove_manual_account"))
+    item(
+        not never,
+        "Comptes manuels jamais activés : " + (_names(never) or "aucun"),
+        ("Supprimer un compte manuel", "action.remove_manual_account"),
+    )
     _, missing = _gar_state(turn)
-    item(not missing, f"Groupe « {GAR_GROUP} » : " + (
-        "tous les enseignants y sont" if not missing else f"il manque {_names(missing)}"
-    ), ("Enseignants responsables GAR", "action.gar_managers"))
+    item(
+        not missing,
+        f"Groupe « {GAR_GROUP} » : "
+        + ("tous les enseignants y sont" if not missing else f"il manque {_names(missing)}"),
+        ("Enseignants responsables GAR", "action.gar_managers"),
+    )
     blocked = {p: sum(1 for u in users if u.profile == p and u.blocked) for p in PROFILE_NAMES}
     still = [f"{n} {PROFILE_NAMES[p]}" for p, n in blocked.items() if n]
-    item(not still, "Comptes bloqués : " + (", ".join(still) or "aucun")
-         + (" — à débloquer après la bascule ONDE" if still else ""),
-         ("Débloquer des comptes", "action.unblock"))
-    favorites = [f for f in directory.share_favorites(structure)
-                 if is_old_year_name(f.name, turn.today)]
+    item(
+        not still,
+        "Comptes bloqués : "
+        + (", ".join(still) or "aucun")
+        + (" — à débloquer après la bascule ONDE" if still else ""),
+        ("Débloquer des comptes", "action.unblock"),
+    )
+    favorites = [
+        f for f in directory.share_favorites(structure) if is_old_year_name(f.name, turn.today)
+    ]
     if favorites:
-        items.append("ℹ️ Favoris de partage d'une année passée : "
-                     + ", ".join(_h(f.name) for f in favorites)
-                     + " (chacun les supprime depuis l'Annuaire, 3e onglet)")
+        items.append(
+            "ℹ️ Favoris de partage d'une année passée : "
+            + ", ".join(_h(f.name) for f in favorites)
+            + " (chacun les supprime depuis l'Annuaire, 3e onglet)"
+        )
     todo = sum(1 for i in items if i.startswith("⚠️"))
-    head = (f"<b>Rentrée à {_school(turn)}</b> : "
-            + ("tout est en ordre." if not todo else f"{todo} point(s) à traiter."))
+    head = f"<b>Rentrée à {_school(turn)}</b> : " + (
+        "tout est en ordre." if not todo else f"{todo} point(s) à traiter."
+    )
     return Response([Say(head + "\n" + "\n".join(items), choices[:6])])
 
 

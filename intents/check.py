@@ -58,9 +58,12 @@ def check_knowledge(*, self_test: bool = False) -> tuple[list[str], list[str], l
     notes.extend(_close_pairs(kb))
     if self_test:
         notes.extend(_self_test(kb))
-    notes.insert(0, f"{len(kb.entries)} entrées, "
-                 f"{sum(len(e.examples) for e in kb.entries.values())} phrasés, "
-                 f"{len(kb.out_of_scope_examples)} exemples hors périmètre.")
+    notes.insert(
+        0,
+        f"{len(kb.entries)} entrées, "
+        f"{sum(len(e.examples) for e in kb.entries.values())} phrasés, "
+        f"{len(kb.out_of_scope_examples)} exemples hors périmètre.",
+    )
     return errors, warnings, notes
 
 

@@ -12,10 +12,19 @@ from rapidfuzz import fuzz
 from intents.normalize import Lexicon, fold
 
 if TYPE_CHECKING:
-    from bot.directory import Directory, Group, SchoolClass, User
+    from bot.directory import Group, SchoolClass, User
 
 HONORIFICS = {
-    "m", "mr", "mme", "mlle", "madame", "monsieur", "mademoiselle", "mmes", "mrs", "melle",
+    "m",
+    "mr",
+    "mme",
+    "mlle",
+    "madame",
+    "monsieur",
+    "mademoiselle",
+    "mmes",
+    "mrs",
+    "melle",
 }
 TEACHER_WORDS = {"maitresse", "maitre", "enseignant", "enseignante", "prof", "instit"}
 # Words of a group's name that say nothing about which group is meant.
@@ -37,7 +46,8 @@ class EntityReader:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         self._profile_words = {
-            profile: {w for w in words if " " not in w} for profile, words in lexicon.profiles.items()
+            profile: {w for w in words if " " not in w}
+            for profile, words in lexicon.profiles.items()
         }
         self._profile_phrases = {
             profile: [w for w in words if " " in w] for profile, words in lexicon.profiles.items()
@@ -56,7 +66,9 @@ class EntityReader:
                 found.add(profile)
         if not found:
             both = self._profile_words.get("both", set())
-            if words & both or any(f" {p} " in folded for p in self._profile_phrases.get("both", [])):
+            if words & both or any(
+                f" {p} " in folded for p in self._profile_phrases.get("both", [])
+            ):
                 found = {"Relative", "Student"}
         return sorted(found)
 
@@ -68,7 +80,9 @@ class EntityReader:
             return Resolution()
         scored: list[tuple[float, User]] = []
         for person in people:
-            score = _name_score(tokens, fold(person.first_name).split(), fold(person.last_name).split())
+            score = _name_score(
+                tokens, fold(person.first_name).split(), fold(person.last_name).split()
+            )
             if score:
                 scored.append((score, person))
         if not scored:
@@ -86,13 +100,19 @@ class EntityReader:
             return []
         ranked = sorted(
             people,
-            key=lambda p: -max(
-                fuzz.ratio(w, part) for w in words for part in fold(p.last_name).split() or [""]
+            key=lambda p: (
+                -max(
+                    fuzz.ratio(w, part)
+                    for w in words
+                    for part in fold(p.last_name).split() or [""]
+                )
             ),
         )
         return [p.id for p in ranked[:3]]
 
-    def teacher_of_class(self, text: str, teachers: list[User], classes: list[SchoolClass]) -> Resolution:
+    def teacher_of_class(
+        self, text: str, teachers: list[User], classes: list[SchoolClass]
+    ) -> Resolution:
         """« la maîtresse de CP » → the teacher attached to that class."""
         folded = fold(text)
         if not any(word in folded.split() for word in TEACHER_WORDS):
@@ -116,7 +136,9 @@ class EntityReader:
         best_score = 0.0
         scored: list[tuple[float, SchoolClass]] = []
         for school_class in classes:
-            score = _class_score(tokens, fold(school_class.name).split(), fold(school_class.level).split())
+            score = _class_score(
+                tokens, fold(school_class.name).split(), fold(school_class.level).split()
+            )
             if score > 0:
                 scored.append((score, school_class))
                 best_score = max(best_score, score)

@@ -48,6 +48,9 @@ class Analysis:
     tokens: list[str]
     ranking: list[Candidate] = field(default_factory=list)
     out_of_scope_score: float = 0.0
+    # Similarity of the nearest out-of-scope phrasing, and of the nearest in-scope one.
+    nearest_out: float = 0.0
+    nearest_in: float = 0.0
     howto_cue: bool = False
     request_cue: bool = False
 
@@ -74,6 +77,9 @@ class MatcherConfig:
     bigram_weight: float = 0.5
     concept_weight: float = 1.0
     knee: float = 0.28
+    # Rejected when the nearest phrasing is out of scope by at least this much.
+    nearest_margin: float = 0.05
+    use_nearest: bool = True
 
 
 class Matcher:
@@ -139,10 +145,26 @@ class Matcher:
             counts[REQUEST_CUE] += 1.0
         for concept in self.lexicon.concepts_in(joined):
             counts[f"__{concept}__"] += self.config.concept_weight
-        if _IMPERATIVE_START.match(joined):
+        order = _IMPERATIVE_START.match(joined)
+        if order:
             counts[IMPERATIVE_CUE] += 1.0
-        if words and words[0] in {"pourquoi", "quand", "quel", "quelle", "quels", "quelles",
-                                  "combien", "est", "ou", "qui", "que", "quoi", "comment"}:
+            # The verb that opens an order says what to do more than any later word.
+            counts[f"__order_{stem(order.group(0).split()[-1].lstrip('/'))}__"] += 1.0
+        if words and words[0] in {
+            "pourquoi",
+            "quand",
+            "quel",
+            "quelle",
+            "quels",
+            "quelles",
+            "combien",
+            "est",
+            "ou",
+            "qui",
+            "que",
+            "quoi",
+            "comment",
+        }:
             counts[QUESTION_CUE] += 1.0
         return counts
 
@@ -262,6 +284,11 @@ class Matcher:
                 + config.weight_bayes * posterior.get(label, 0.0)
             )
         analysis.out_of_scope_score = scores.pop(OUT_OF_SCOPE, 0.0)
+        analysis.nearest_out = per_intent.get(OUT_OF_SCOPE, [0.0])[0]
+        analysis.nearest_in = max(
+            (values[0] for label, values in per_intent.items() if label != OUT_OF_SCOPE),
+            default=0.0,
+        )
         ranked = sorted(scores.items(), key=lambda item: -item[1])
         analysis.ranking = [Candidate(i, self.calibrate(s)) for i, s in ranked]
         return analysis
@@ -271,10 +298,9 @@ class Matcher:
         # The knee is the raw blend where, in cross-validation over the knowledge phrasings,
         # answers stop being right more often than not (see `knowledge check --self-test`).
         knee = self.config.knee
-        if raw <= knee:
-            value = 0.5 * raw / knee
-        else:
-            value = 0.5 + 0.5 * min(1.0, (raw - knee) / 0.45)
+        below = 0.5 * raw / knee
+        above = 0.5 + 0.5 * min(1.0, (raw - knee) / 0.45)
+        value = below if raw <= knee else above
         return round(max(0.0, min(1.0, value)), 4)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,12 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "action.delete_group": ("group",),
     "action.remove_manual_account": ("account",),
 }
-_CLAUSES = re.compile(r"[?!.;\n]+|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b",
-                      re.IGNORECASE)
+# How long names read from the directory are reused for understanding; the core forgets them
+# at once after its own changes, so this only bounds staleness after an external import.
+ROSTER_SECONDS = 10.0
+_CLAUSES = re.compile(
+    r"[?!.;\n]+|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b", re.IGNORECASE
+)
 
 
 @dataclass
@@ -56,11 +61,42 @@ class Understander:
         self.counterpart = {
             e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
         }
+        self._roster: dict[tuple[int, str, str], tuple[float, Any]] = {}
+
+    def forget_roster(self) -> None:
+        """Drop the cached names: the directory has just changed."""
+        self._roster.clear()
+
+    def _read(self, directory: Directory, kind: str, structure_id: str) -> Any:
+        key = (id(directory), kind, structure_id)
+        cached = self._roster.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ROSTER_SECONDS:
+            return cached[1]
+        if kind == "teachers":
+            value = directory.users(structure_id, profiles=["Teacher"])
+        elif kind == "users":
+            value = directory.users(structure_id)
+        elif kind == "classes":
+            value = directory.classes(structure_id)
+        else:
+            value = directory.groups(structure_id)
+        self._roster[key] = (now, value)
+        return value
 
     def decide(self, analysis: Analysis) -> tuple[str, float]:
         best = analysis.best
         rejection = self.matcher.calibrate(analysis.out_of_scope_score)
-        if best.intent == OUT_OF_SCOPE or best.confidence < self.floor or rejection >= best.confidence:
+        config = self.matcher.config
+        if (
+            best.intent == OUT_OF_SCOPE
+            or best.confidence < self.floor
+            or rejection >= best.confidence
+            or (
+                config.use_nearest
+                and analysis.nearest_out > analysis.nearest_in + config.nearest_margin
+            )
+        ):
             return OUT_OF_SCOPE, max(rejection, 1.0 - best.confidence) if best.confidence else 1.0
         intent = best.intent
         # Asking how to do something is a how-to, even in words close to an order.
@@ -82,7 +118,11 @@ class Understander:
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
         ][:3]
         entities = Entities()
-        if intent in SLOTS or self.kb.intents.get(intent, None) and self.kb.intents[intent].kind == "action":
+        if (
+            intent in SLOTS
+            or self.kb.intents.get(intent, None)
+            and self.kb.intents[intent].kind == "action"
+        ):
             entities = self.entities_for(intent, text, directory, structure_id)
         u = Understanding(
             intent, confidence, entities.public, entities.internal, alternatives, analysis
@@ -103,10 +143,16 @@ class Understander:
             return  # an order and its how-to: the cues already decided
         if analysis.request_cue and self.kb.intents[first.intent].kind == "action":
             return  # an order to the assistant is not a question to clarify
-        if first.confidence - second.confidence < self.matcher.config.margin and first.confidence < 0.9:
+        if (
+            first.confidence - second.confidence < self.matcher.config.margin
+            and first.confidence < 0.9
+        ):
             u.ambiguous = True
-            u.choices = [c.intent for c in ranking[:3]
-                         if first.confidence - c.confidence < 2 * self.matcher.config.margin]
+            u.choices = [
+                c.intent
+                for c in ranking[:3]
+                if first.confidence - c.confidence < 2 * self.matcher.config.margin
+            ]
 
     def _second_question(self, text: str, main: str) -> str | None:
         parts = [p for p in _CLAUSES.split(text) if p and len(p.split()) >= 3]
@@ -159,23 +205,25 @@ class Understander:
         self, slot: str, text: str, directory: Directory, structure_id: str, intent: str | None
     ) -> Resolution:
         if slot == "teacher":
-            teachers = directory.users(structure_id, profiles=["Teacher"])
+            teachers = self._read(directory, "teachers", structure_id)
             found = self.reader.person(_without_class_words(text), teachers)
             if found.value is None and not found.candidates:
-                by_class = self.reader.teacher_of_class(text, teachers, directory.classes(structure_id))
+                classes = self._read(directory, "classes", structure_id)
+                by_class = self.reader.teacher_of_class(text, teachers, classes)
                 if by_class.value or by_class.candidates:
                     return by_class
             return found
         if slot == "class":
-            return self.reader.school_class(text, directory.classes(structure_id))
+            return self.reader.school_class(text, self._read(directory, "classes", structure_id))
         if slot == "group":
-            return self.reader.group(text, directory.groups(structure_id))
+            return self.reader.group(text, self._read(directory, "groups", structure_id))
         if slot == "account":
-            people = [u for u in directory.users(structure_id) if u.source == "MANUAL"]
+            everyone = self._read(directory, "users", structure_id)
+            people = [u for u in everyone if u.source == "MANUAL"]
             found = self.reader.person(text, people)
             if found.value is None and not found.candidates:
                 # A non-manual account named on purpose gets a clear refusal, not "not found".
-                others = self.reader.person(text, directory.users(structure_id))
+                others = self.reader.person(text, everyone)
                 if others.value is not None:
                     return others
             return found

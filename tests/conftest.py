@@ -64,8 +64,9 @@ class Seen:
 class Conversation:
     """One speaker talking to the real core; buttons pressed by label like a person."""
 
-    def __init__(self, assistant: Assistant, login: str | None, key: str | None = None,
-                 private: bool = True) -> None:
+    def __init__(
+        self, assistant: Assistant, login: str | None, key: str | None = None, private: bool = True
+    ) -> None:
         self.assistant = assistant
         self.login = login
         self.key = key or f"test:{login or 'public'}"
@@ -91,7 +92,9 @@ class Conversation:
             for button in reply.buttons:
                 if button.label == label:
                     return button.id
-        raise AssertionError(f"no button {label!r} in {[b.label for r in self.last.replies for b in r.buttons]}")
+        raise AssertionError(
+            f"no button {label!r} in {[b.label for r in self.last.replies for b in r.buttons]}"
+        )
 
     def press(self, label: str) -> Seen:
         return self._send(press=self.button_id(label))

@@ -9,11 +9,29 @@ from intents.base import Incoming
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "\n\t", "🙂🙂🙂", "\x00\x01\x02", "a" * 20_000, "é" * 5000, "?", "...",
-     "{{ 7*7 }}", "{% for x in range(10) %}x{% endfor %}", "<b>gras</b> <script>alert(1)</script>",
-     "Wie aktiviere ich mein Konto?", "¿Cómo activo mi cuenta?", "كيف أفعّل حسابي",
-     "/", "/inconnue", "/start ../../etc/passwd", "/connexion", "/bloquer",
-     "DROP TABLE users; --"],
+    [
+        "",
+        "   ",
+        "\n\t",
+        "🙂🙂🙂",
+        "\x00\x01\x02",
+        "a" * 20_000,
+        "é" * 5000,
+        "?",
+        "...",
+        "{{ 7*7 }}",
+        "{% for x in range(10) %}x{% endfor %}",
+        "<b>gras</b> <script>alert(1)</script>",
+        "Wie aktiviere ich mein Konto?",
+        "¿Cómo activo mi cuenta?",
+        "كيف أفعّل حسابي",
+        "/",
+        "/inconnue",
+        "/start ../../etc/passwd",
+        "/connexion",
+        "/bloquer",
+        "DROP TABLE users; --",
+    ],
 )
 def test_any_text_gets_a_french_reply_and_no_markup_injection(talk, text: str) -> None:
     for login in (None, "claire.martin"):
@@ -42,11 +60,15 @@ def test_non_text_messages_get_a_polite_reply(assistant) -> None:
 
 
 def test_group_chat_only_answers_when_addressed(assistant) -> None:
-    silent = assistant.handle(Incoming("tg:9", "tg:-5", text="educonnect ?", private_chat=False,
-                                       addressed=False))
+    silent = assistant.handle(
+        Incoming("tg:9", "tg:-5", text="educonnect ?", private_chat=False, addressed=False)
+    )
     assert silent.replies == []
-    answered = assistant.handle(Incoming("tg:9", "tg:-5", text="comment activer educonnect",
-                                         private_chat=False, addressed=True))
+    answered = assistant.handle(
+        Incoming(
+            "tg:9", "tg:-5", text="comment activer educonnect", private_chat=False, addressed=True
+        )
+    )
     assert "FranceConnect" in answered.replies[0].text
 
 

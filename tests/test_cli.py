@@ -21,8 +21,13 @@ def run_bot(*args: str, stdin: str = "", db: Path | None = None) -> subprocess.C
     if db is not None:
         env["DATABASE_URL"] = f"sqlite:///{db}"
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-        env=env, cwd=db.parent if db else ROOT, timeout=120,
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=db.parent if db else ROOT,
+        timeout=120,
     )
 
 
@@ -32,8 +37,16 @@ def jsonl(*items: dict) -> str:
 
 def test_help_lists_the_contract_commands() -> None:
     out = run_bot("--help").stdout
-    for command in ("chat", "classify", "eval", "knowledge", "directory", "audit", "db",
-                    "accounts"):
+    for command in (
+        "chat",
+        "classify",
+        "eval",
+        "knowledge",
+        "directory",
+        "audit",
+        "db",
+        "accounts",
+    ):
         assert command in out
 
 
@@ -44,8 +57,12 @@ def test_knowledge_check_is_clean() -> None:
 
 
 def test_chat_jsonl_answers_the_educonnect_question(tmp_path: Path) -> None:
-    result = run_bot("chat", "--jsonl", stdin=jsonl({"text": "comment activer mon compte educonnect"}),
-                     db=tmp_path / "a.db")
+    result = run_bot(
+        "chat",
+        "--jsonl",
+        stdin=jsonl({"text": "comment activer mon compte educonnect"}),
+        db=tmp_path / "a.db",
+    )
     assert result.returncode == 0, result.stderr
     line = json.loads(result.stdout.splitlines()[0])
     assert line["intent"] == "educonnect.activate"
@@ -54,14 +71,21 @@ def test_chat_jsonl_answers_the_educonnect_question(tmp_path: Path) -> None:
 
 def test_chat_jsonl_as_director_changes_the_database_and_persists(tmp_path: Path) -> None:
     db = tmp_path / "school.db"
-    first = run_bot("chat", "--jsonl", "--as", "claire.martin",
-                    stdin=jsonl({"text": "supprime le groupe APE 2021"}), db=db)
+    first = run_bot(
+        "chat",
+        "--jsonl",
+        "--as",
+        "claire.martin",
+        stdin=jsonl({"text": "supprime le groupe APE 2021"}),
+        db=db,
+    )
     reply = json.loads(first.stdout.splitlines()[0])
     assert reply["intent"] == "action.delete_group"
     assert reply["replies"][-1]["buttons"] == ["Confirmer", "Annuler"]
     # A later run continues the conversation: the pending confirmation survived.
-    second = run_bot("chat", "--jsonl", "--as", "claire.martin",
-                     stdin=jsonl({"press": "Confirmer"}), db=db)
+    second = run_bot(
+        "chat", "--jsonl", "--as", "claire.martin", stdin=jsonl({"press": "Confirmer"}), db=db
+    )
     done = json.loads(second.stdout.splitlines()[0])
     assert "C'est fait" in done["replies"][0]["text"]
     exported = json.loads(run_bot("directory", "export", db=db).stdout)
@@ -77,18 +101,26 @@ def test_chat_rejects_an_unknown_login(tmp_path: Path) -> None:
 
 
 def test_chat_jsonl_survives_bad_lines(tmp_path: Path) -> None:
-    result = run_bot("chat", "--jsonl", stdin="not json\n[1,2]\n" + jsonl({"text": "bonjour"}),
-                     db=tmp_path / "c.db")
+    result = run_bot(
+        "chat",
+        "--jsonl",
+        stdin="not json\n[1,2]\n" + jsonl({"text": "bonjour"}),
+        db=tmp_path / "c.db",
+    )
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert "error" in lines[0] and "error" in lines[1]
     assert lines[2]["intent"] == "dialogue.greet"
 
 
 def test_classify_jsonl_with_and_without_a_directory() -> None:
-    messages = jsonl({"text": "bloque les parents et les eleves"},
-                     {"text": "rattache Lucas Morel au CM1"},
-                     {"text": "quel temps fera-t-il demain"})
-    plain = [json.loads(x) for x in run_bot("classify", "--jsonl", stdin=messages).stdout.splitlines()]
+    messages = jsonl(
+        {"text": "bloque les parents et les eleves"},
+        {"text": "rattache Lucas Morel au CM1"},
+        {"text": "quel temps fera-t-il demain"},
+    )
+    plain = [
+        json.loads(x) for x in run_bot("classify", "--jsonl", stdin=messages).stdout.splitlines()
+    ]
     assert plain[0]["intent"] == "action.block"
     assert plain[0]["entities"] == {"profiles": ["Relative", "Student"]}
     assert plain[2]["intent"] == "out_of_scope"
@@ -97,8 +129,15 @@ def test_classify_jsonl_with_and_without_a_directory() -> None:
         pytest.skip("shared/eval/dev-school.json absent")
     with_school = [
         json.loads(x)
-        for x in run_bot("classify", "--jsonl", "--directory", str(DEV_SCHOOL), "--structure",
-                         "0590456B", stdin=messages).stdout.splitlines()
+        for x in run_bot(
+            "classify",
+            "--jsonl",
+            "--directory",
+            str(DEV_SCHOOL),
+            "--structure",
+            "0590456B",
+            stdin=messages,
+        ).stdout.splitlines()
     ]
     assert with_school[1]["intent"] == "action.attach_teacher"
     assert with_school[1]["entities"] == {"teacher": "usr-t09", "class": "cls-cm1"}

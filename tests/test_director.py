@@ -41,7 +41,9 @@ def test_unblock_pupils_and_parents(talk, store) -> None:
     seen = director.say("débloque tout le monde")
     assert seen.intent == "action.unblock"
     director.press("Confirmer")
-    assert not any(u.blocked for u in store.directory.users(DEMO, profiles=["Relative", "Student"]))
+    assert not any(
+        u.blocked for u in store.directory.users(DEMO, profiles=["Relative", "Student"])
+    )
 
 
 def test_block_without_profile_asks_which_accounts(talk, store) -> None:
@@ -248,8 +250,9 @@ def test_a_failure_in_the_middle_leaves_the_directory_unchanged(talk, store, mon
         original(group_id, list(user_ids)[:2])
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(type(store.directory), "add_group_members",
-                        lambda self, g, u: add_then_fail(g, u))
+    monkeypatch.setattr(
+        type(store.directory), "add_group_members", lambda self, g, u: add_then_fail(g, u)
+    )
     seen = director.press("Confirmer")
     assert "rien n'a été modifié" in seen.text
     assert export_school(store) == before
@@ -317,8 +320,14 @@ def test_no_change_from_a_group_chat(talk, store) -> None:
 def test_checklist_lists_what_remains_with_the_fixing_actions(talk) -> None:
     seen = talk(DIRECTOR).say("qu'est-ce qu'il me reste à faire pour la rentrée ?")
     assert seen.intent == "query.checklist"
-    for fact in ("Thomas Petit", "Hugo Lambert", "APE 2021-2022", "Kévin Lagache",
-                 "Resp-Affect-GAR", "Ana Ferreira" if False else "bloqués"):
+    for fact in (
+        "Thomas Petit",
+        "Hugo Lambert",
+        "APE 2021-2022",
+        "Kévin Lagache",
+        "Resp-Affect-GAR",
+        "Ana Ferreira" if False else "bloqués",
+    ):
         assert fact in seen.text
     assert "Rattacher un enseignant" in seen.buttons
 

@@ -59,8 +59,15 @@ FACTS: dict[str, tuple[str, list[str]]] = {
     ),
     "educonnect.activate": (
         "comment activer mon compte educonnect",
-        ["franceconnect", "sms", "onde", "eduline", "https://educonnect.education.gouv.fr/",
-         "https://dgxy.link/educonnect1D", "responsable"],
+        [
+            "franceconnect",
+            "sms",
+            "onde",
+            "eduline",
+            "https://educonnect.education.gouv.fr/",
+            "https://dgxy.link/educonnect1D",
+            "responsable",
+        ],
     ),
     "educonnect.notify_parents": (
         "l'ecole est-elle obligee de dire aux parents de creer un compte educonnect",
@@ -76,14 +83,20 @@ FACTS: dict[str, tuple[str, list[str]]] = {
     ),
     "educonnect.help_resources": (
         "ou trouver de l'aide sur educonnect",
-        ["https://educonnect.education.gouv.fr/educt-aide/aide/", "academie-lille.enthdf.fr",
-         "eduline.ac-lille.fr"],
+        [
+            "https://educonnect.education.gouv.fr/educt-aide/aide/",
+            "academie-lille.enthdf.fr",
+            "eduline.ac-lille.fr",
+        ],
     ),
     "educonnect.forgot_credentials": (
         "j'ai oublié mon mot de passe educonnect",
-        ["identifiant oublie", "mot de passe oublie",
-         "https://moncompte.educonnect.education.gouv.fr/educt-self-service/oubliMdp/"
-         "recupererMotDePasseResponsable"],
+        [
+            "identifiant oublie",
+            "mot de passe oublie",
+            "https://moncompte.educonnect.education.gouv.fr/educt-self-service/oubliMdp/"
+            "recupererMotDePasseResponsable",
+        ],
     ),
     "educonnect.director_reset": (
         "en tant que directeur puis-je réinitialiser le compte educonnect d'un parent",
@@ -233,10 +246,16 @@ def test_two_questions_get_the_main_answer_and_a_button_for_the_other(say) -> No
 def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
     from intents.matcher import Analysis, Candidate
 
-    analysis = Analysis("x", "x", ["x"], ranking=[
-        Candidate("educonnect.activate", 0.71), Candidate("educonnect.switch", 0.69),
-        Candidate("accounts.identifiers", 0.6),
-    ])
+    analysis = Analysis(
+        "x",
+        "x",
+        ["x"],
+        ranking=[
+            Candidate("educonnect.activate", 0.71),
+            Candidate("educonnect.switch", 0.69),
+            Candidate("accounts.identifiers", 0.6),
+        ],
+    )
     from intents.understanding import Understanding
 
     u = Understanding("educonnect.activate", 0.71, {}, {}, [], analysis)
@@ -248,8 +267,16 @@ def test_did_you_mean_reply_offers_the_choices(talk, assistant, monkeypatch) -> 
     from intents.understanding import Understanding
 
     def close_call(text, directory=None, structure_id=None):  # noqa: ANN001
-        return Understanding("educonnect.activate", 0.7, {}, {}, [], None, ambiguous=True,
-                             choices=["educonnect.activate", "educonnect.switch"])
+        return Understanding(
+            "educonnect.activate",
+            0.7,
+            {},
+            {},
+            [],
+            None,
+            ambiguous=True,
+            choices=["educonnect.activate", "educonnect.switch"],
+        )
 
     monkeypatch.setattr(assistant.understander, "understand", close_call)
     public = talk(None)
