@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
@@ -117,6 +118,15 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _fitting_prefix(text: str, room: int) -> str:
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > room:
+            return text[:index]
+    return text
+
+
 def _break_level(atom: str) -> int:
     if atom.startswith("\n"):
         return _PARAGRAPH if atom.count("\n") > 1 else _LINE
@@ -138,7 +148,7 @@ def split_html(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
     """
     if _utf16_len(text) <= limit:
         return [text] if text.strip() else []
-    atoms = _ATOM.findall(text)
+    atoms: list[str] = _ATOM.findall(text)
     # stacks[i]: the tags open before atom i, as (name, opening tag) pairs.
     stacks: list[tuple[tuple[str, str], ...]] = []
     stack: tuple[tuple[str, str], ...] = ()
@@ -170,6 +180,14 @@ def split_html(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
             after = _break_level(atoms[end - 1])
             before = _break_level(atoms[end]) if end < len(atoms) else _HARD
             best[max(after, before)] = end
+        if end == start and not atoms[start].startswith(("<", "&")):
+            # A piece of word that alone is too long for what is left: cut inside it.
+            room = limit - _utf16_len(prefix) - _utf16_len(_closers(stacks[start + 1]))
+            head = _fitting_prefix(atoms[start], room)
+            if head:
+                atoms[start : start + 1] = [head, atoms[start][len(head) :]]
+                stacks.insert(start + 1, stacks[start])  # text opens or closes no tag
+                continue
         if end == len(atoms):
             cut = end
         else:
@@ -512,10 +530,12 @@ class TelegramAdapter:
     ) -> None:
         chunks = split_html(reply.text)
         single = len(chunks) == 1
-        # An explicit empty keyboard removes the pressed buttons (Confirmer / Annuler).
-        markup = (_keyboard(reply.buttons) if single else None) or InlineKeyboardMarkup([])
         try:
-            await pressed.edit_text(chunks[0], reply_markup=markup)
+            # Telegram drops the inline keyboard of a message edited without reply_markup:
+            # that is how the pressed buttons (Confirmer / Annuler) go away.
+            await pressed.edit_text(
+                chunks[0], reply_markup=_keyboard(reply.buttons) if single else None
+            )
         except BadRequest as error:
             if "not modified" in error.message.lower():
                 return
@@ -524,7 +544,7 @@ class TelegramAdapter:
             log.info("could not edit message %s: %s", pressed.message_id, error.message)
             await self._send(context, destination, reply)
             with contextlib.suppress(BadRequest):
-                await pressed.edit_reply_markup(reply_markup=InlineKeyboardMarkup([]))
+                await pressed.edit_reply_markup(reply_markup=None)
             return
         if not single:
             rest = Reply("\n\n".join(chunks[1:]), reply.buttons)
@@ -698,9 +718,18 @@ def _assistant(settings: Settings) -> tuple[Core, Any]:
     return Assistant.create(settings, store), store
 
 
+async def _check_token(settings: Settings) -> None:
+    """Ask Telegram who we are before starting, so that a refused token or an unreachable API
+    surfaces as InvalidToken / NetworkError, not as PTB's bootstrap-loop traceback."""
+    base_url, base_file_url = base_urls(settings.telegram_api_url)
+    token = settings.require_telegram_token()
+    async with Bot(token, base_url=base_url, base_file_url=base_file_url):
+        pass  # entering calls getMe
+
+
 def run_polling(settings: Settings) -> None:
     """Long polling until SIGINT/SIGTERM; pending updates are processed before exit."""
-    settings.require_telegram_token()
+    asyncio.run(_check_token(settings))
     assistant, store = _assistant(settings)
     application = build_application(settings, assistant)
     try:
@@ -715,6 +744,7 @@ def run_webhook(settings: Settings) -> None:
     """Webhook server on $PORT until SIGINT/SIGTERM; requests need the secret-token header."""
     settings.require_telegram_token()
     options = webhook_options(settings)
+    asyncio.run(_check_token(settings))
     assistant, store = _assistant(settings)
     application = build_application(settings, assistant)
     try:

@@ -51,6 +51,7 @@ class Analysis:
     # Similarity of the nearest out-of-scope phrasing, and of the nearest in-scope one.
     nearest_out: float = 0.0
     nearest_in: float = 0.0
+    anchored: bool = False
     howto_cue: bool = False
     request_cue: bool = False
 
@@ -80,6 +81,8 @@ class MatcherConfig:
     # Rejected when the nearest phrasing is out of scope by at least this much.
     nearest_margin: float = 0.05
     use_nearest: bool = True
+    # …unless the best intent is at least this sure of itself.
+    nearest_unless: float = 0.95
 
 
 class Matcher:
@@ -101,9 +104,13 @@ class Matcher:
         self.labels = labels
         self.intent_ids = sorted(set(labels) - {OUT_OF_SCOPE})
         self.vocabulary: set[str] = set()
+        self.word_counts: dict[str, int] = defaultdict(int)
         normalized = [self.normalize(t) for t in texts]
         for norm in normalized:
-            self.vocabulary.update(norm.split())
+            words = norm.split()
+            self.vocabulary.update(words)
+            for word in set(words):
+                self.word_counts[word] += 1
         self._vocabulary_list = sorted(w for w in self.vocabulary if len(w) >= 4)
         self.example_norms = normalized
         features = [self.features(n) for n in normalized]
@@ -285,6 +292,13 @@ class Matcher:
             )
         analysis.out_of_scope_score = scores.pop(OUT_OF_SCOPE, 0.0)
         analysis.nearest_out = per_intent.get(OUT_OF_SCOPE, [0.0])[0]
+        out_indices = [i for i in nearest if self.labels[i] == OUT_OF_SCOPE]
+        if out_indices:
+            # A domain word of the message that the nearest off-topic phrasing lacks means
+            # that phrasing does not explain the message (« FranceConnect … EduConnect »).
+            words = set(analysis.tokens)
+            anchors = words & self.lexicon.anchors
+            analysis.anchored = bool(anchors - set(self.example_norms[out_indices[0]].split()))
         analysis.nearest_in = max(
             (values[0] for label, values in per_intent.items() if label != OUT_OF_SCOPE),
             default=0.0,

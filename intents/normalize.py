@@ -42,6 +42,7 @@ class Lexicon:
     request_cues: tuple[str, ...]
     profiles: dict[str, tuple[str, ...]]
     concepts: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    anchors: frozenset[str] = frozenset()
 
     @classmethod
     def from_data(cls, data: dict) -> Lexicon:
@@ -66,6 +67,7 @@ class Lexicon:
             howto_cues=tuple(fold(c) for c in data.get("howto_cues", [])),
             request_cues=tuple(fold(c) for c in data.get("request_cues", [])),
             profiles={k: tuple(fold(w) for w in v) for k, v in data.get("profiles", {}).items()},
+            anchors=frozenset(fold(str(a)) for a in data.get("anchors", [])),
             concepts=tuple(
                 (name, re.compile("|".join(f"(?:{p})" for p in patterns)))
                 for name, patterns in data.get("concepts", {}).items()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from intents.entities import EntityReader, Resolution
 from intents.kb import KnowledgeBase
 from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
+from intents.normalize import fold
 
 if TYPE_CHECKING:
     from bot.directory import Directory
@@ -94,6 +95,8 @@ class Understander:
             or rejection >= best.confidence
             or (
                 config.use_nearest
+                and best.confidence < config.nearest_unless
+                and not analysis.anchored
                 and analysis.nearest_out > analysis.nearest_in + config.nearest_margin
             )
         ):
@@ -109,10 +112,31 @@ class Understander:
             intent = self.counterpart.get(intent, intent)
         return intent, best.confidence
 
+    def _without_names(self, text: str, directory: Directory, structure_id: str) -> str:
+        """The message less the school's people names: they say who, never what to do."""
+        key = (id(directory), "names", structure_id)
+        cached = self._roster.get(key)
+        if cached is None or time.monotonic() - cached[0] >= ROSTER_SECONDS:
+            names: set[str] = set()
+            for user in self._read(directory, "users", structure_id):
+                for part in fold(f"{user.first_name} {user.last_name}").split():
+                    # A name that is also a common word of the knowledge (« Petit ») stays.
+                    if len(part) >= 3 and self.matcher.word_counts.get(part, 0) < 3:
+                        names.add(part)
+            cached = (time.monotonic(), names)
+            self._roster[key] = cached
+        names = cached[1]
+        words = fold(text).split()
+        kept = [w for w in words if w not in names]
+        return " ".join(kept) if len(kept) != len(words) else text
+
     def understand(
         self, text: str, directory: Directory | None = None, structure_id: str | None = None
     ) -> Understanding:
-        analysis = self.matcher.analyse(text)
+        readable = text
+        if directory is not None and structure_id is not None:
+            readable = self._without_names(text, directory, structure_id)
+        analysis = self.matcher.analyse(readable)
         intent, confidence = self.decide(analysis)
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
