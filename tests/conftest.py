@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,9 @@ from intents.base import Incoming, Outcome
 from intents.kb import KnowledgeBase, html_to_text
 from intents.matcher import Matcher
 
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+DEV_SCHOOL = SHARED / "eval" / "dev-school.json"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEMO = "0590123A"
 PASTEUR = "0590124B"
 DIRECTOR = "claire.martin"
@@ -138,3 +143,39 @@ def say(talk):  # type: ignore[no-untyped-def]
     """say("…") -> what an anonymous member of the public sees."""
     public = talk(None)
     return public.say
+
+
+@cache
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used for these tests, or None when it can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg n'est pas installé"
+    try:
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2):
+            return None
+    except psycopg.Error as error:
+        return f"PostgreSQL injoignable à {PG_URL} : {str(error).strip().splitlines()[0]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, isolated database: a SQLite file, or a throw-away PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    reason = postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    plain = PG_URL.replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

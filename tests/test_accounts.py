@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,52 +14,19 @@ from bot.cli_storage import DEMO_SCHOOL
 from bot.schoolfile import import_school
 from bot.storage import LinkCodeRow, Store
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 
 
-@functools.cache
-def _postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used for these tests, or None when it can."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg n'est pas installé"
-    try:
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2):
-            return None
-    except psycopg.Error as error:
-        return f"PostgreSQL injoignable à {PG_URL} : {str(error).strip().splitlines()[0]}"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
     """The demo school on a SQLite file, or in a throw-away PostgreSQL schema."""
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-    else:
-        reason = _postgres_unreachable()
-        if reason:
-            pytest.skip(reason)
-        import psycopg
-
-        schema = f"test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as connection:
-            connection.execute(f'CREATE SCHEMA "{schema}"')
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    opened = Store.from_url(url)
+    opened = Store.from_url(database_url)
     try:
         opened.upgrade()
         import_school(opened, DEMO_SCHOOL)
         yield opened
     finally:
         opened.dispose()
-        if schema is not None:
-            import psycopg
-
-            with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as connection:
-                connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,51 +12,18 @@ import pytest
 from bot.cli_storage import DEMO_SCHOOL
 from bot.schoolfile import SchoolFileError, export_school, import_school, validate
 from bot.storage import Store
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DEV_SCHOOL = Path("/work/shared/eval/dev-school.json")
+from tests.conftest import DEV_SCHOOL
 
 
-@functools.cache
-def _postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used for these tests, or None when it can."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg n'est pas installé"
-    try:
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2):
-            return None
-    except psycopg.Error as error:
-        return f"PostgreSQL injoignable à {PG_URL} : {str(error).strip().splitlines()[0]}"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
     """An empty store on a SQLite file, or in a throw-away PostgreSQL schema."""
-    if request.param == "sqlite":
-        opened = Store.from_url(f"sqlite:///{tmp_path / 'test.db'}")
-        opened.upgrade()
-        yield opened
-        opened.dispose()
-        return
-    reason = _postgres_unreachable()
-    if reason:
-        pytest.skip(reason)
-    import psycopg
-
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    plain = PG_URL.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    opened = Store.from_url(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    opened = Store.from_url(database_url)
     try:
         opened.upgrade()
         yield opened
     finally:
         opened.dispose()
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _load(path: Path) -> dict:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,45 +17,8 @@ from bot.directory import NotFound, SqlDirectory
 from bot.schoolfile import export_school, import_school
 from bot.storage import Store
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 JJ = "0590123A"
 PASTEUR = "0590124B"
-
-
-@functools.cache
-def _postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used for these tests, or None when it can."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg n'est pas installé"
-    try:
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2):
-            return None
-    except psycopg.Error as error:
-        return f"PostgreSQL injoignable à {PG_URL} : {str(error).strip().splitlines()[0]}"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, isolated database: a SQLite file, or a throw-away PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    reason = _postgres_unreachable()
-    if reason:
-        pytest.skip(reason)
-    import psycopg
-
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    plain = PG_URL.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

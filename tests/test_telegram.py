@@ -490,7 +490,7 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
     return env
 
 
-async def _start(tmp_path: Path, command: str, **env: str) -> asyncio.subprocess.Process:
+async def start_cli(tmp_path: Path, command: str, **env: str) -> asyncio.subprocess.Process:
     # cwd is a temporary folder so that a developer's .env does not leak into the test.
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -513,7 +513,7 @@ async def test_missing_or_malformed_token_stops_with_one_french_line(
     tmp_path: Path, token: str | None, reason: str
 ) -> None:
     env = {"TELEGRAM_TOKEN": token} if token else {}
-    process = await _start(tmp_path, "run", **env)
+    process = await start_cli(tmp_path, "run", **env)
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 1
     lines = stderr.decode().strip().splitlines()
@@ -524,7 +524,7 @@ async def test_missing_or_malformed_token_stops_with_one_french_line(
 async def test_token_refused_by_telegram_stops_with_one_french_line(tmp_path: Path) -> None:
     async with FakeBotApi() as api:
         other_token = "987654321:" + "B" * 35  # well formed, unknown to this server
-        process = await _start(
+        process = await start_cli(
             tmp_path, "run", TELEGRAM_TOKEN=other_token, TELEGRAM_API_URL=api.base_url
         )
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
@@ -537,7 +537,7 @@ async def test_token_refused_by_telegram_stops_with_one_french_line(tmp_path: Pa
 @pytest.mark.asyncio
 async def test_run_answers_then_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     async with FakeBotApi() as api:
-        process = await _start(
+        process = await start_cli(
             tmp_path, "run", TELEGRAM_TOKEN=FAKE_TOKEN, TELEGRAM_API_URL=api.base_url
         )
         try:

@@ -1,0 +1,183 @@
+"""Webhook mode: PTB's webhook server behind the secret-token check, over the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from telegram.ext import Application
+
+from bot.core import Assistant
+from bot.fake_bot_api import FAKE_TOKEN, FakeBotApi
+from bot.settings import SettingsError, load_settings
+from bot.storage import Store
+from bot.telegram_app import ALLOWED_UPDATES, build_application, webhook_options
+from tests.test_telegram import start_cli
+
+SECRET = "s3cret-Token_for-tests"
+PUBLIC_URL = "https://assistant.example.org/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Webhook:
+    api: FakeBotApi
+    app: Application
+    url: str
+
+    async def post(self, client: httpx.AsyncClient, update: dict[str, Any], **headers: str) -> int:
+        response = await client.post(self.url, json=update, headers=headers)
+        return response.status_code
+
+
+@pytest_asyncio.fixture
+async def webhook(store: Store, assistant: Assistant) -> AsyncIterator[Webhook]:
+    async with FakeBotApi() as api:
+        settings = load_settings(
+            telegram_token=FAKE_TOKEN,
+            telegram_api_url=api.base_url,
+            database_url="sqlite://",
+            webhook_url=PUBLIC_URL,
+            webhook_secret=SECRET,
+            port=_free_port(),
+        )
+        options = webhook_options(settings)
+        application = build_application(settings, assistant)
+        # run_webhook's order: initialize, post_init, updater.start_webhook, start.
+        await application.initialize()
+        try:
+            assert application.post_init is not None and application.updater is not None
+            await application.post_init(application)
+            await application.updater.start_webhook(
+                listen="127.0.0.1",  # the test stays on loopback; production listens on all
+                port=options.port,
+                url_path=options.url_path,
+                webhook_url=options.webhook_url,
+                secret_token=options.secret_token,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            await application.start()
+            yield Webhook(api, application, f"http://127.0.0.1:{options.port}/telegram")
+            await application.updater.stop()
+            await application.stop()
+        finally:
+            await application.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_webhook_is_registered_with_its_secret(webhook: Webhook) -> None:
+    call = await webhook.api.wait_call("setWebhook")
+    assert call.params["url"] == PUBLIC_URL
+    assert call.params["secret_token"] == SECRET
+    assert call.params["allowed_updates"] == ALLOWED_UPDATES
+
+
+@pytest.mark.asyncio
+async def test_update_with_the_secret_is_processed(webhook: Webhook) -> None:
+    parent = webhook.api.user(8001)
+    update = webhook.api.send_text(parent, "comment activer mon compte educonnect")
+    async with httpx.AsyncClient() as client:
+        assert await webhook.post(client, update, **{SECRET_HEADER: SECRET}) == 200
+    reply = await webhook.api.wait_call("sendMessage", chat_id=parent["id"])
+    assert "FranceConnect" in reply.params["text"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("headers", [{}, {SECRET_HEADER: "wrong-secret"}])
+async def test_update_without_the_right_secret_is_refused_unprocessed(
+    webhook: Webhook, headers: dict[str, str]
+) -> None:
+    parent = webhook.api.user(8002)
+    update = webhook.api.send_text(parent, "bonjour")
+    async with httpx.AsyncClient() as client:
+        assert await webhook.post(client, update, **headers) == 403
+    # Had the update been queued, join() would wait for it to be answered.
+    await asyncio.wait_for(webhook.app.update_queue.join(), timeout=5)
+    assert not webhook.api.calls_of("sendMessage", chat_id=parent["id"])
+
+
+def test_webhook_refuses_to_start_without_a_secret_or_url() -> None:
+    base = {"telegram_token": FAKE_TOKEN, "database_url": "sqlite://"}
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET manquant"):
+        webhook_options(load_settings(**base, webhook_url=PUBLIC_URL, webhook_secret=""))
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET mal formé"):
+        webhook_options(load_settings(**base, webhook_url=PUBLIC_URL, webhook_secret="a b"))
+    with pytest.raises(SettingsError, match="WEBHOOK_URL manquant"):
+        webhook_options(load_settings(**base, webhook_url="", webhook_secret=SECRET))
+    options = webhook_options(
+        load_settings(**base, webhook_url=PUBLIC_URL, webhook_secret=SECRET, port=8443)
+    )
+    assert (options.listen, options.port, options.url_path) == ("0.0.0.0", 8443, "telegram")
+
+
+@pytest.mark.asyncio
+async def test_webhook_command_without_secret_exits_with_one_french_line(tmp_path: Any) -> None:
+    process = await start_cli(
+        tmp_path, "webhook", TELEGRAM_TOKEN=FAKE_TOKEN, WEBHOOK_URL=PUBLIC_URL
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("WEBHOOK_SECRET manquant"), lines
+
+
+async def _post_when_listening(url: str, update: dict[str, Any], headers: dict[str, str]) -> int:
+    # PTB registers the webhook before its server listens: retry until it accepts.
+    async with httpx.AsyncClient() as client:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    return (await client.post(url, json=update, headers=headers)).status_code
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_webhook_command_serves_then_stops_gracefully_on_sigterm(tmp_path: Any) -> None:
+    port = _free_port()
+    async with FakeBotApi() as api:
+        process = await start_cli(
+            tmp_path,
+            "webhook",
+            TELEGRAM_TOKEN=FAKE_TOKEN,
+            TELEGRAM_API_URL=api.base_url,
+            WEBHOOK_URL=PUBLIC_URL,
+            WEBHOOK_SECRET=SECRET,
+            PORT=str(port),
+        )
+        try:
+            registered = await api.wait_call("setWebhook", timeout=60)
+            assert registered.params["secret_token"] == SECRET
+            url = f"http://127.0.0.1:{port}/telegram"
+            parent = api.user(8003)
+
+            refused = api.send_text(parent, "bonjour")
+            assert await _post_when_listening(url, refused, {}) == 403
+            update = api.send_text(parent, "comment activer mon compte educonnect")
+            assert await _post_when_listening(url, update, {SECRET_HEADER: SECRET}) == 200
+            reply = await api.wait_call("sendMessage", chat_id=parent["id"], timeout=30)
+            assert "FranceConnect" in reply.params["text"]
+
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    # Only the update that carried the secret was answered.
+    assert len(api.calls_of("sendMessage", chat_id=parent["id"])) == 1
