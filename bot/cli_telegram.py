@@ -25,7 +25,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("target", choices=["telegram"], help="ce qui est mesuré")
     bench.add_argument("-n", type=int, default=2000, help="nombre de messages mesurés")
     bench.add_argument(
-        "--concurrency", type=int, default=8, help="messages en cours à tout instant"
+        "--concurrency", type=int, default=4, help="messages en cours à tout instant"
     )
     bench.add_argument(
         "--rate-limiter",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ from intents.understanding import Understander, Understanding
 log = logging.getLogger(__name__)
 
 PENDING_LIFETIME = timedelta(minutes=10)
+# Identities are reused this long between messages; a confirmed change always re-reads them,
+# so a revoked link can at most see a proposal, never execute it.
+SPEAKER_SECONDS = 5.0
 FORM_LIFETIME = timedelta(minutes=30)
 BUTTONS_KEPT = 40
 CONFIRM_LABEL = "Confirmer"
@@ -92,6 +96,7 @@ class Assistant:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.entities = EntityReader(kb.lexicon)
         self.understander = Understander(kb, matcher, self.entities, settings.confidence_floor)
+        self._speakers: dict[tuple[str, str | None], tuple[float, Speaker]] = {}
 
     @classmethod
     def create(
@@ -101,7 +106,27 @@ class Assistant:
         return cls(settings, store, kb, Matcher(kb), clock=clock)
 
     # -- identity --------------------------------------------------------------------------
-    def speaker_for(self, speaker_key: str, login: str | None = None) -> Speaker:
+    def speaker_for(
+        self, speaker_key: str, login: str | None = None, *, fresh: bool = False
+    ) -> Speaker:
+        """The speaker's account and role; reused a few seconds unless `fresh` (executions)."""
+        key = (speaker_key, login)
+        cached = self._speakers.get(key)
+        now = time.monotonic()
+        if not fresh and cached is not None and now - cached[0] < SPEAKER_SECONDS:
+            return cached[1]
+        speaker = self._resolve_speaker(speaker_key, login)
+        self._speakers[key] = (now, speaker)
+        if len(self._speakers) > 10_000:
+            self._speakers.clear()
+        return speaker
+
+    def forget_speaker(self, speaker_key: str) -> None:
+        """Drop cached identities of this speaker (after /connexion, /deconnexion)."""
+        for key in [k for k in self._speakers if k[0] == speaker_key]:
+            del self._speakers[key]
+
+    def _resolve_speaker(self, speaker_key: str, login: str | None) -> Speaker:
         """Resolve the transport identity to a directory account and its role."""
         if login is None and self.store is not None:
             login = self.store.accounts.login_for(speaker_key)
@@ -158,10 +183,18 @@ class Assistant:
             )
 
     def _handle(self, incoming: Incoming, login: str | None) -> Outcome:
+        if incoming.press is None and self.store is not None:
+            # A typed message never carries out a change (only « Confirmer » does), so its
+            # reads and the state write share one transaction: one commit per message.
+            with self.store.transaction():
+                return self._handle_in(incoming, login)
+        return self._handle_in(incoming, login)
+
+    def _handle_in(self, incoming: Incoming, login: str | None) -> Outcome:
         now = self.clock()
         speaker = self.speaker_for(incoming.speaker_key, login)
         state = State(self.store.conversations.get(incoming.speaker_key) if self.store else {})
-        session = _Session(self, incoming, speaker, state, now)
+        session = _Session(self, incoming, speaker, state, now, login)
         outcome = session.run()
         # The session's speaker, not the one above: /connexion and /deconnexion change it.
         menu = "director" if session.speaker.role == Role.DIRECTOR else "public"
@@ -182,7 +215,7 @@ def owner_tag(speaker_key: str) -> str:
 
 
 class _Session:
-    """The handling of one incoming message (kept apart so the Assistant stays stateless)."""
+    """The handling of one incoming message, apart from the long-lived Assistant."""
 
     def __init__(
         self,
@@ -191,12 +224,15 @@ class _Session:
         speaker: Speaker,
         state: State,
         now: datetime,
+        login: str | None = None,
     ) -> None:
         self.a = assistant
         self.incoming = incoming
         self.speaker = speaker
         self.state = state
         self.now = now
+        # The login a trusted transport (the console) asserts, kept for re-checks.
+        self.login = login
         self.intent: str | None = None
         self.confidence = 0.0
         self.entities: dict[str, Any] = {}
@@ -476,7 +512,8 @@ class _Session:
             if message is None:
                 raise
             return self.text(message)
-        self.speaker = self.a.speaker_for(self.incoming.speaker_key, login)
+        self.a.forget_speaker(self.incoming.speaker_key)
+        self.speaker = self.a.speaker_for(self.incoming.speaker_key, login, fresh=True)
         name = self.speaker.display_name or login
         if self.speaker.role == Role.DIRECTOR:
             structure = self.a.store.directory.structure(self.structure_id())
@@ -493,6 +530,7 @@ class _Session:
         if self.a.store.accounts.unlink(self.incoming.speaker_key):
             self.state.data.pop("pending", None)
             self.state.data.pop("form", None)
+            self.a.forget_speaker(self.incoming.speaker_key)
             self.speaker = Speaker(key=self.incoming.speaker_key)
             return self.text("Votre compte n'est plus relié à l'assistant. À bientôt !")
         return self.text("Aucun compte n'était relié à cette conversation.")
@@ -645,6 +683,7 @@ class _Session:
                 edits=True,
             )
         # Rights are checked again at execution: a link may have been revoked meanwhile.
+        self.speaker = self.a.speaker_for(self.incoming.speaker_key, self.login, fresh=True)
         spec = registry.spec(intent, "action")
         if (
             spec is None

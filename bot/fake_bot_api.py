@@ -467,6 +467,7 @@ class FakeBotApi:
         name = match.group("method")
         params = self._decode(headers.get("content-type", ""), body)
         call = Call(name, params)
+        recorded = False
         implementation = getattr(self, f"_api_{name}", None)
         try:
             failures = self._failures.get(name)
@@ -476,6 +477,10 @@ class FakeBotApi:
                 raise ApiError(404, "Not Found: method not found")
             result = implementation(params)
             if asyncio.iscoroutine(result):
+                # A long poll is seen as soon as it is asked (its result comes later), so
+                # that waiting for "getUpdates" means waiting for the bot to be polling.
+                self._record(call)
+                recorded = True
                 result = await result
         except Exception as error:  # a bug of the fake must not look like a network failure
             if not isinstance(error, ApiError):
@@ -483,7 +488,8 @@ class FakeBotApi:
                 error = ApiError(500, f"Internal Server Error: {error!r}")
             failure = error.failure
             call.result = error
-            self._record(call)
+            if not recorded:
+                self._record(call)
             answer: dict[str, Any] = {
                 "ok": False,
                 "error_code": failure.error_code,
@@ -493,7 +499,8 @@ class FakeBotApi:
                 answer["parameters"] = {"retry_after": failure.retry_after}
             return failure.error_code, answer
         call.result = result
-        self._record(call)
+        if not recorded:
+            self._record(call)
         return 200, {"ok": True, "result": result}
 
     @staticmethod

@@ -9,7 +9,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Index, Text, create_engine, delete, event, inspect, select
+from sqlalchemy import (
+    Column,
+    Index,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -384,25 +395,33 @@ class ConversationStore:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    # Read and written on every message: plain SQL statements, not ORM objects, keep it cheap.
+    _table = ConversationStateRow.__table__  # type: ignore[attr-defined]
+
     def get(self, speaker_key: str) -> dict:
         """The stored state, or an empty dict."""
         with self._store.session() as session:
-            row = session.get(ConversationStateRow, speaker_key)
-            return json.loads(row.data) if row is not None else {}
+            text = session.execute(
+                select(self._table.c.data).where(self._table.c.speaker_key == speaker_key)
+            ).scalar()
+            return json.loads(text) if text is not None else {}
 
     def put(self, speaker_key: str, data: dict, now: datetime | None = None) -> None:
         """Replace the speaker's state (must be JSON-serialisable)."""
         text = json.dumps(data, ensure_ascii=False)
         moment = to_db_time(now or utc_now())
         with self._store.session() as session:
-            row = session.get(ConversationStateRow, speaker_key)
-            if row is None:
-                session.add(
-                    ConversationStateRow(speaker_key=speaker_key, data=text, updated_at=moment)
+            updated = session.execute(
+                update(self._table)
+                .where(self._table.c.speaker_key == speaker_key)
+                .values(data=text, updated_at=moment)
+            )
+            if not updated.rowcount:
+                session.execute(
+                    insert(self._table).values(
+                        speaker_key=speaker_key, data=text, updated_at=moment
+                    )
                 )
-            else:
-                row.data = text
-                row.updated_at = moment
 
     def clear(self, speaker_key: str) -> None:
         """Forget the speaker's state."""

@@ -24,6 +24,7 @@ QUESTION_CUE = "__question__"
 MAX_CHARS = 600
 # How many nearest phrasings get the (costlier) fuzzy comparison.
 FUZZY_POOL = 24
+RANKING_KEPT = 10
 
 _IMPERATIVE_START = re.compile(
     r"^(?:/\w+|(?:re)?bloqu\w*|debloqu\w*|rattach\w*|detach\w*|associ\w*|affect\w*|ajout\w*|"
@@ -103,6 +104,13 @@ class Matcher:
             texts.append(example)
         self.labels = labels
         self.intent_ids = sorted(set(labels) - {OUT_OF_SCOPE})
+        self.label_ranges: list[tuple[str, int, int]] = []
+        for index, label in enumerate(labels):
+            if self.label_ranges and self.label_ranges[-1][0] == label:
+                name, start, _ = self.label_ranges[-1]
+                self.label_ranges[-1] = (name, start, index + 1)
+            else:
+                self.label_ranges.append((label, index, index + 1))
         self.vocabulary: set[str] = set()
         self.word_counts: dict[str, int] = defaultdict(int)
         normalized = [self.normalize(t) for t in texts]
@@ -213,26 +221,31 @@ class Matcher:
         self.bayes_default = {
             label: math.log(alpha / (totals[label] + alpha * vocabulary)) for label in self.classes
         }
-        self.bayes_log: dict[str, dict[str, float]] = {}
+        # One row of log-probabilities per feature, in self.classes order, so that a message's
+        # scores are column sums (done in C by zip and sum).
+        self.bayes_rows: dict[str, tuple[float, ...]] = {}
         for key, per_label in counts.items():
-            self.bayes_log[key] = {
-                label: math.log((value + alpha) / (totals[label] + alpha * vocabulary))
-                for label, value in per_label.items()
-            }
+            self.bayes_rows[key] = tuple(
+                math.log((per_label[label] + alpha) / (totals[label] + alpha * vocabulary))
+                if label in per_label
+                else self.bayes_default[label]
+                for label in self.classes
+            )
 
     def _bayes_posterior(self, counts: dict[str, float]) -> dict[str, float]:
         """P(intent | words), classes equally likely a priori."""
-        known = [(k, v) for k, v in counts.items() if k in self.bayes_log]
-        if not known:
+        rows = []
+        for key, value in counts.items():
+            row = self.bayes_rows.get(key)
+            if row is not None:
+                rows.append(row if value == 1.0 else tuple(x * value for x in row))
+        if not rows:
             return {}
-        logs = {}
-        for label in self.classes:
-            default = self.bayes_default[label]
-            logs[label] = sum(v * self.bayes_log[k].get(label, default) for k, v in known)
-        peak = max(logs.values())
-        exp = {label: math.exp(value - peak) for label, value in logs.items()}
-        total = sum(exp.values())
-        return {label: value / total for label, value in exp.items()}
+        logs = list(map(sum, zip(*rows, strict=True)))
+        peak = max(logs)
+        exp = [math.exp(value - peak) for value in logs]
+        total = sum(exp)
+        return {label: value / total for label, value in zip(self.classes, exp, strict=True)}
 
     def _weigh(self, counts: dict[str, float]) -> dict[str, float]:
         weighted = {
@@ -256,17 +269,24 @@ class Matcher:
         )
         if not vector:
             return analysis
-        similarity: dict[int, float] = defaultdict(float)
+        # Dense accumulation: examples of one intent are contiguous (see label_ranges).
+        similarity = [0.0] * len(self.labels)
         for key, weight in vector.items():
             for index, other in self.postings.get(key, ()):
                 similarity[index] += weight * other
         if exclude is not None:
-            similarity.pop(exclude, None)
-        per_intent: dict[str, list[float]] = defaultdict(list)
-        for index, score in similarity.items():
-            per_intent[self.labels[index]].append(score)
+            similarity[exclude] = 0.0
+        knn = self.config.knn
+        per_intent: dict[str, list[float]] = {}
+        pool: list[int] = []
+        score_of = similarity.__getitem__
+        for label, start, end in self.label_ranges:
+            best = sorted(range(start, end), key=score_of, reverse=True)[:knn]
+            if similarity[best[0]] > 0.0:
+                per_intent[label] = [similarity[i] for i in best]
+                pool.extend(i for i in best if similarity[i] > 0.0)
         # Fuzzy similarity only on the nearest phrasings: the others cannot win anyway.
-        nearest = sorted(similarity, key=similarity.__getitem__, reverse=True)[:FUZZY_POOL]
+        nearest = sorted(pool, key=score_of, reverse=True)[:FUZZY_POOL]
         fuzzy: dict[str, float] = {}
         for index in nearest:
             label = self.labels[index]
@@ -280,9 +300,7 @@ class Matcher:
         config = self.config
         posterior = self._bayes_posterior(counts) if config.weight_bayes else {}
         scores: dict[str, float] = {}
-        for label, values in per_intent.items():
-            values.sort(reverse=True)
-            top = values[: config.knn]
+        for label, top in per_intent.items():
             scores[label] = (
                 config.weight_best * top[0]
                 + config.weight_top * (sum(top) / config.knn)
@@ -303,7 +321,8 @@ class Matcher:
             (values[0] for label, values in per_intent.items() if label != OUT_OF_SCOPE),
             default=0.0,
         )
-        ranked = sorted(scores.items(), key=lambda item: -item[1])
+        # Only the head of the ranking is ever read (best, alternatives, nearest topics).
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:RANKING_KEPT]
         analysis.ranking = [Candidate(i, self.calibrate(s)) for i, s in ranked]
         return analysis
 
