@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Callable
 
 from telegram.error import InvalidToken, NetworkError
 
+from bot.cli_storage import fail
 from bot.settings import Settings, SettingsError
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -35,11 +35,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(func=bench_command)
 
 
-def _fail(message: str) -> int:
-    print(" ".join(message.split()), file=sys.stderr)
-    return 1
-
-
 def _configure_logging(settings: Settings) -> None:
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
@@ -55,16 +50,16 @@ def _guarded(start: Callable[[Settings], None], settings: Settings) -> int:
         _configure_logging(settings)
         start(settings)
     except SettingsError as error:
-        return _fail(str(error))
+        return fail(str(error))
     except InvalidToken:
-        return _fail(
+        return fail(
             "TELEGRAM_TOKEN refusé par Telegram : vérifiez le jeton donné par @BotFather "
             "(révoqué ou mal copié ?)."
         )
     except NetworkError as error:
-        return _fail(f"Impossible de joindre l'API Telegram (TELEGRAM_API_URL) : {error.message}")
+        return fail(f"Impossible de joindre l'API Telegram (TELEGRAM_API_URL) : {error.message}")
     except OSError as error:  # port already in use, for instance
-        return _fail(f"Démarrage impossible : {error.strerror or error}")
+        return fail(f"Démarrage impossible : {error.strerror or error}")
     return 0
 
 
@@ -87,7 +82,7 @@ def bench_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
     if args.n < 1 or args.concurrency < 1:
-        return _fail("-n et --concurrency doivent être au moins 1.")
+        return fail("-n et --concurrency doivent être au moins 1.")
     return run_bench(
         settings, args.n, concurrency=args.concurrency, rate_limiter=args.rate_limiter
     )

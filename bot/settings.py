@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     port: int = 8080
     # Answers below this confidence are treated as out of scope.
     confidence_floor: float | None = None
-    erun_contact: str = "votre eRun de circonscription"
     log_level: str = "INFO"
 
     @field_validator("database_url")
