@@ -63,6 +63,18 @@ DEEP_LINK_ALIASES = {
     "rentree": "accounts.rentree",
     "aide": "dialogue.help",
 }
+# Words of a school's name that do not tell one school from another.
+SCHOOL_WORDS = {
+    "ecole",
+    "primaire",
+    "elementaire",
+    "maternelle",
+    "groupe",
+    "scolaire",
+    "les",
+    "des",
+    "rpi",
+}
 CANCEL_WORDS = {"annule", "annuler", "stop", "laisse tomber", "abandonne", "non merci", "rien"}
 
 
@@ -236,6 +248,7 @@ class _Session:
         self.intent: str | None = None
         self.confidence = 0.0
         self.entities: dict[str, Any] = {}
+        self.chosen_structure: str | None = None
 
     # -- plumbing --------------------------------------------------------------------------
     def outcome(self, response: Response | list[Say], *, edits: bool = False) -> Outcome:
@@ -265,7 +278,25 @@ class _Session:
         return self.outcome([Say(text, choices or [])])
 
     def structure_id(self) -> str | None:
+        """The school acted on: the one chosen or named (eRun), else the speaker's first."""
+        if self.chosen_structure in self.speaker.structures:
+            return self.chosen_structure
         return self.speaker.structures[0] if self.speaker.structures else None
+
+    def school_named(self, text: str) -> str | None:
+        """The speaker's school that the message names (« l'école Les Tilleuls », its UAI)."""
+        from intents.normalize import fold
+
+        words = set(fold(text).split())
+        found = []
+        for structure_id in self.speaker.structures:
+            structure = self.a.store.directory.structure(structure_id)
+            if structure is None:
+                continue
+            distinctive = {w for w in fold(structure.name).split() if len(w) >= 3} - SCHOOL_WORDS
+            if structure_id.lower() in words or (distinctive and distinctive <= words):
+                found.append(structure_id)
+        return found[0] if len(found) == 1 else None
 
     def turn(self, intent: str, text: str, entities: dict[str, Any]) -> Turn:
         return Turn(
@@ -330,6 +361,8 @@ class _Session:
         return self.understood(text)
 
     def understood(self, text: str) -> Outcome:
+        if self.speaker.role == Role.ERUN and len(self.speaker.structures) > 1:
+            self.chosen_structure = self.school_named(text)
         structure = (
             self.structure_id() if self.speaker.role in (Role.DIRECTOR, Role.ERUN) else None
         )
@@ -359,6 +392,13 @@ class _Session:
         denial = self.authorize(spec.permission, intent)
         if denial is not None:
             return denial
+        if (
+            spec.permission == Permission.READ_SCHOOL
+            and self.speaker.role == Role.ERUN
+            and len(self.speaker.structures) > 1
+            and self.chosen_structure is None
+        ):
+            return self.which_school(intent)
         turn = self.turn(intent, text, entities)
         response = spec.handler(turn)
         return self.after_handler(intent, entities, response)
@@ -421,6 +461,15 @@ class _Session:
         if role not in (Role.DIRECTOR, Role.ERUN):
             says.append(Say(LINK_HINT))
         return self.outcome(says)
+
+    def which_school(self, intent: str) -> Outcome:
+        """An eRun follows several schools: ask which one, with a button each."""
+        choices = []
+        for structure_id in self.speaker.structures[:8]:
+            structure = self.a.store.directory.structure(structure_id)
+            label = structure.name if structure else structure_id
+            choices.append(Choice(label, {"intent": intent, "structure": structure_id}))
+        return self.text("Pour quelle école de votre circonscription ?", choices)
 
     def out_of_scope(self, analysis: Analysis | None) -> Outcome:
         self.intent = OUT_OF_SCOPE
@@ -488,7 +537,7 @@ class _Session:
 
     def start(self, payload: str) -> Outcome:
         key = payload.strip().lower()
-        intent = DEEP_LINK_ALIASES.get(key) or key.replace("_", ".").replace("-", ".")
+        intent = DEEP_LINK_ALIASES.get(key) or key.replace("-", "_").replace("_", ".", 1)
         if intent in self.a.kb.entries and self.a.kb.entries[intent].answer:
             self.confidence = 1.0
             return self.run_intent(intent, "", {})
@@ -623,6 +672,8 @@ class _Session:
             outcome = self.run_intent(form["intent"], "", entities)
             return outcome
         intent = payload.get("intent")
+        if payload.get("structure") in self.speaker.structures:
+            self.chosen_structure = payload["structure"]
         if intent:
             self.confidence = 1.0
             return self.run_intent(intent, "", dict(payload.get("entities") or {}))

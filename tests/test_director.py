@@ -281,7 +281,7 @@ def test_erun_reads_but_does_not_change(talk, store) -> None:
     erun = talk(ERUN)
     seen = erun.say("bloque les parents")
     assert "eRun" in seen.text and "Confirmer" not in seen.buttons
-    report = erun.say("où en est l'école pour la rentrée ?")
+    report = erun.say("où en est l'école Jean Jaurès pour la rentrée ?")
     assert report.intent == "query.checklist"
     assert "Thomas Petit" in report.text
     assert not any(b.startswith("Rattacher") for b in report.buttons)
@@ -379,3 +379,22 @@ def test_wrong_codes_are_limited(talk) -> None:
     answers = [phone.say("/connexion ZZZZZZZZ").text for _ in range(6)]
     assert "Bienvenue" not in " ".join(answers)
     assert answers[-1] != answers[0]
+
+
+def test_erun_following_several_schools_is_asked_which_one(talk) -> None:
+    erun = talk(ERUN)
+    seen = erun.say("quels groupes a l'école ?")
+    assert "Pour quelle école" in seen.text
+    assert "École maternelle Pasteur" in seen.buttons
+    chosen = erun.press("École maternelle Pasteur")
+    assert "Pasteur" in chosen.text and "Resp-Affect-GAR" in chosen.text
+    named = erun.say("fais le point de rentrée pour l'école Jean Jaurès")
+    assert named.intent == "query.checklist" and "Jean Jaurès" in named.text
+
+
+def test_deep_links_open_on_their_topic(talk) -> None:
+    public = talk(None)
+    assert public.say("/start educonnect").intent == "educonnect.activate"
+    assert public.say("/start data_free_space").intent == "data.free_space"
+    assert public.say("/start").intent == "dialogue.greet"
+    assert public.say("/start n_importe_quoi").intent == "dialogue.greet"
