@@ -106,23 +106,40 @@ def _close_pairs(kb: KnowledgeBase) -> list[str]:
     return [f"phrasés proches entre {a} et {b} : {n}" for (a, b), n in sorted(pairs.items())]
 
 
-def _self_test(kb: KnowledgeBase) -> list[str]:
-    """Leave-one-out accuracy over the knowledge's own phrasings."""
-    from intents.matcher import Matcher
+def _self_test(kb: KnowledgeBase, folds: int = 5) -> list[str]:
+    """k-fold cross-validation over the knowledge's own phrasings (how the weights were set)."""
+    import copy
+    import random
 
-    matcher = Matcher(kb)
+    from intents.matcher import OUT_OF_SCOPE, Matcher
+    from intents.understanding import Understander
+
+    items = [(e.id, x) for e in kb.entries.values() for x in e.examples]
+    items += [(OUT_OF_SCOPE, x) for x in kb.out_of_scope_examples]
+    random.Random(7).shuffle(items)
     right = 0
     confusions: dict[tuple[str, str], int] = defaultdict(int)
-    for index, label in enumerate(matcher.labels):
-        analysis = matcher.analyse(matcher.example_norms[index], exclude=index)
-        predicted = analysis.best.intent
-        if matcher.calibrate(analysis.out_of_scope_score) >= analysis.best.confidence:
-            predicted = "out_of_scope"
-        if predicted == label:
-            right += 1
-        else:
-            confusions[(label, predicted)] += 1
-    lines = [f"validation croisée (leave-one-out) : {right / len(matcher.labels):.3f}"]
+    for fold_index in range(folds):
+        held = set(items[fold_index::folds])
+        trained = copy.copy(kb)
+        trained.entries = {}
+        for entry in kb.entries.values():
+            kept = copy.copy(entry)
+            kept.examples = [x for x in entry.examples if (entry.id, x) not in held]
+            trained.entries[entry.id] = kept
+        trained.out_of_scope_examples = [
+            x for x in kb.out_of_scope_examples if (OUT_OF_SCOPE, x) not in held
+        ]
+        matcher = Matcher(trained)
+        understander = Understander(trained, matcher, None, None)  # type: ignore[arg-type]
+        for gold, text in items[fold_index::folds]:
+            predicted, _ = understander.decide(matcher.analyse(text))
+            right += predicted == gold
+            if predicted != gold:
+                confusions[(gold, predicted)] += 1
+    lines = [
+        f"validation croisée ({folds} plis) : {right / len(items):.3f} sur {len(items)} phrasés"
+    ]
     for (gold, predicted), count in sorted(confusions.items(), key=lambda x: -x[1])[:15]:
         lines.append(f"  {count} × {gold} → {predicted}")
     return lines
