@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.settings import SettingsError, load_settings
 
 # Modules that contribute sub-commands through add_commands(subparsers).
@@ -32,7 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -43,9 +44,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(str(error), file=sys.stderr)
         return 1
+    # Commands stay quiet unless asked; `run` and `webhook` apply LOG_LEVEL themselves.
+    debug = settings.log_level.upper() == "DEBUG"
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        print(f"Base de données inaccessible ou invalide : {reason}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the operator gets one line; the detail goes to the log
+        logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+        print(
+            f"Erreur inattendue ({type(error).__name__}) : {error}. Relancez avec "
+            "LOG_LEVEL=DEBUG pour le détail.",
+            file=sys.stderr,
+        )
+        return 1

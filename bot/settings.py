@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{30,64}$")
@@ -52,9 +52,13 @@ def load_settings(**overrides: object) -> Settings:
     """Read the environment once; a validation error becomes one French line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValueError as error:
-        first = str(error).splitlines()
-        raise SettingsError(f"Configuration invalide : {' '.join(first[:3])}") from None
+    except ValidationError as error:
+        reasons = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']).upper()} : "
+            f"{str(item['msg']).removeprefix('Value error, ')}"
+            for item in error.errors()
+        )
+        raise SettingsError(f"Configuration invalide — {reasons}") from None
 
 
 def project_root() -> Path:

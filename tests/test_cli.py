@@ -165,3 +165,24 @@ def test_dev_set_accuracy_stays_above_the_targets() -> None:
     if DEV_SCHOOL.exists():
         assert report["accuracy_action_query"] >= 0.90
         assert report["entity_exact_match"] >= 0.90
+
+
+def test_unreachable_database_and_bad_settings_give_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    for bad in (
+        {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/x"},
+        {"DATABASE_URL": "pas-une-url"},
+        {"PORT": "abc"},
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "chat", "--jsonl"],
+            input="",
+            capture_output=True,
+            text=True,
+            env={**env, **bad},
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
