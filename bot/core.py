@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import secrets
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.accounts import AccountError
 from bot.settings import Settings
 from intents import admin as _admin  # noqa: F401 - registers the director intents
 from intents import faq as _faq  # noqa: F401 - registers the knowledge intents
@@ -18,6 +20,7 @@ from intents.base import Button, Incoming, Outcome, Reply, Role, Speaker
 from intents.entities import EntityReader
 from intents.kb import KnowledgeBase, html_to_text
 from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
+from intents.normalize import fold
 from intents.registry import Permission, registry
 from intents.turn import Choice, Proposal, Response, Say, Turn
 from intents.understanding import Understander, Understanding
@@ -285,8 +288,6 @@ class _Session:
 
     def school_named(self, text: str) -> str | None:
         """The speaker's school that the message names (« l'école Les Tilleuls », its UAI)."""
-        from intents.normalize import fold
-
         words = set(fold(text).split())
         found = []
         for structure_id in self.speaker.structures:
@@ -556,11 +557,8 @@ class _Session:
             )
         try:
             login = self.a.store.accounts.redeem(self.incoming.speaker_key, code.strip(), self.now)
-        except Exception as error:  # LinkError carries a French message for the user
-            message = str(error) if type(error).__name__ == "LinkError" else None
-            if message is None:
-                raise
-            return self.text(message)
+        except AccountError as error:  # its message is written for the user, in French
+            return self.text(html.escape(str(error), quote=False))
         self.a.forget_speaker(self.incoming.speaker_key)
         self.speaker = self.a.speaker_for(self.incoming.speaker_key, login, fresh=True)
         name = self.speaker.display_name or login
@@ -603,8 +601,6 @@ class _Session:
         if self.now - started > FORM_LIFETIME:
             self.state.data.pop("form", None)
             return None
-        from intents.normalize import fold
-
         if fold(text) in CANCEL_WORDS:
             self.state.data.pop("form", None)
             self.intent = "dialogue.cancel"
@@ -790,6 +786,4 @@ class _Session:
 
 
 def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text, quote=False)
+    return html.escape(text, quote=False)

@@ -12,7 +12,6 @@ class Role(StrEnum):
     TEACHER = "teacher"
     DIRECTOR = "director"
     ERUN = "erun"
-    OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -24,12 +23,8 @@ class Speaker:
     user_id: str | None = None
     display_name: str | None = None
     role: Role = Role.PUBLIC
-    # Structures the speaker may act on (director) or read (eRun).
+    # Structures the speaker may act on (director) or read (eRun), home school first.
     structures: tuple[str, ...] = ()
-
-    @property
-    def home_structure(self) -> str | None:
-        return self.structures[0] if self.structures else None
 
 
 @dataclass(frozen=True)

@@ -160,5 +160,10 @@ class KnowledgeBase:
         return entry.title if entry else intent_id
 
     @cached_property
-    def answerable_ids(self) -> list[str]:
-        return [i for i, e in self.entries.items() if e.answer is not None]
+    def action_for_howto(self) -> dict[str, str]:
+        """How-to id → the first action that does it (offered to a linked director)."""
+        found: dict[str, str] = {}
+        for entry in self.entries.values():
+            if entry.kind == "action" and entry.howto:
+                found.setdefault(entry.howto, entry.id)
+        return found

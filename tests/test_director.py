@@ -398,3 +398,11 @@ def test_deep_links_open_on_their_topic(talk) -> None:
     assert public.say("/start data_free_space").intent == "data.free_space"
     assert public.say("/start").intent == "dialogue.greet"
     assert public.say("/start n_importe_quoi").intent == "dialogue.greet"
+
+
+def test_help_lists_the_director_actions_from_the_handlers(talk) -> None:
+    director_help = talk(DIRECTOR).say("/aide")
+    assert "Rattache un enseignant" in director_help.text
+    public_help = talk(None).say("/aide")
+    assert "Rattache un enseignant" not in public_help.text
+    assert "EduConnect" in public_help.text
