@@ -25,6 +25,8 @@ MAX_CHARS = 600
 # How many nearest phrasings get the (costlier) fuzzy comparison.
 FUZZY_POOL = 24
 RANKING_KEPT = 10
+# Intents whose blend is computed exactly; the others cannot reach the head of the ranking.
+SHORTLIST = 12
 
 _IMPERATIVE_START = re.compile(
     r"^(?:/\w+|(?:re)?bloqu\w*|debloqu\w*|rattach\w*|detach\w*|associ\w*|affect\w*|ajout\w*|"
@@ -276,41 +278,62 @@ class Matcher:
                 similarity[index] += weight * other
         if exclude is not None:
             similarity[exclude] = 0.0
-        knn = self.config.knn
-        per_intent: dict[str, list[float]] = {}
-        pool: list[int] = []
-        score_of = similarity.__getitem__
-        for label, start, end in self.label_ranges:
-            best = sorted(range(start, end), key=score_of, reverse=True)[:knn]
-            if similarity[best[0]] > 0.0:
-                per_intent[label] = [similarity[i] for i in best]
-                pool.extend(i for i in best if similarity[i] > 0.0)
-        # Fuzzy similarity only on the nearest phrasings: the others cannot win anyway.
-        nearest = sorted(pool, key=score_of, reverse=True)[:FUZZY_POOL]
-        fuzzy: dict[str, float] = {}
-        for index in nearest:
-            label = self.labels[index]
-            ratio = fuzz.token_sort_ratio(normalized, self.example_norms[index]) / 100.0
-            if ratio > fuzzy.get(label, 0.0):
-                fuzzy[label] = ratio
+        config = self.config
         centroid_scores: dict[str, float] = defaultdict(float)
         for key, weight in vector.items():
             for label, other in self.centroid_postings.get(key, ()):
                 centroid_scores[label] += weight * other
-        config = self.config
         posterior = self._bayes_posterior(counts) if config.weight_bayes else {}
+        # The exact blend (top-k, fuzzy) is only worth computing for the intents that can make
+        # the head of the ranking: shortlist them on cheap parts (max over a slice is C code).
+        nearest_of: dict[str, float] = {}
+        prelim: list[tuple[float, str, int, int]] = []
+        for label, start, end in self.label_ranges:
+            nearest = max(similarity[start:end])
+            if nearest <= 0.0:
+                continue
+            nearest_of[label] = nearest
+            prelim.append(
+                (
+                    (config.weight_best + config.weight_top) * nearest
+                    + config.weight_centroid * centroid_scores.get(label, 0.0)
+                    + config.weight_bayes * posterior.get(label, 0.0),
+                    label,
+                    start,
+                    end,
+                )
+            )
+        prelim.sort(reverse=True)
+        shortlist = prelim[:SHORTLIST]
+        shortlist += [p for p in prelim[SHORTLIST:] if p[1] == OUT_OF_SCOPE]
+        knn = config.knn
+        per_intent: dict[str, list[float]] = {}
+        pool: list[int] = []
+        score_of = similarity.__getitem__
+        for _, label, start, end in shortlist:
+            best = sorted(range(start, end), key=score_of, reverse=True)[:knn]
+            per_intent[label] = [similarity[i] for i in best]
+            pool.extend(i for i in best if similarity[i] > 0.0)
+        # Fuzzy similarity only on the nearest phrasings: the others cannot win anyway.
+        nearest_examples = sorted(pool, key=score_of, reverse=True)[:FUZZY_POOL]
+        fuzzy: dict[str, float] = {}
+        for index in nearest_examples:
+            label = self.labels[index]
+            ratio = fuzz.token_sort_ratio(normalized, self.example_norms[index]) / 100.0
+            if ratio > fuzzy.get(label, 0.0):
+                fuzzy[label] = ratio
         scores: dict[str, float] = {}
         for label, top in per_intent.items():
             scores[label] = (
                 config.weight_best * top[0]
-                + config.weight_top * (sum(top) / config.knn)
+                + config.weight_top * (sum(top) / knn)
                 + config.weight_centroid * centroid_scores.get(label, 0.0)
                 + config.weight_fuzzy * fuzzy.get(label, 0.0)
                 + config.weight_bayes * posterior.get(label, 0.0)
             )
         analysis.out_of_scope_score = scores.pop(OUT_OF_SCOPE, 0.0)
-        analysis.nearest_out = per_intent.get(OUT_OF_SCOPE, [0.0])[0]
-        out_indices = [i for i in nearest if self.labels[i] == OUT_OF_SCOPE]
+        analysis.nearest_out = nearest_of.get(OUT_OF_SCOPE, 0.0)
+        out_indices = [i for i in nearest_examples if self.labels[i] == OUT_OF_SCOPE]
         if out_indices:
             # A domain word of the message that the nearest off-topic phrasing lacks means
             # that phrasing does not explain the message (« FranceConnect … EduConnect »).
@@ -318,8 +341,7 @@ class Matcher:
             anchors = words & self.lexicon.anchors
             analysis.anchored = bool(anchors - set(self.example_norms[out_indices[0]].split()))
         analysis.nearest_in = max(
-            (values[0] for label, values in per_intent.items() if label != OUT_OF_SCOPE),
-            default=0.0,
+            (value for label, value in nearest_of.items() if label != OUT_OF_SCOPE), default=0.0
         )
         # Only the head of the ranking is ever read (best, alternatives, nearest topics).
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:RANKING_KEPT]

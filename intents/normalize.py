@@ -36,7 +36,9 @@ class Lexicon:
     """Rewrites, stop words and cue phrases, loaded from knowledge/lexicon.yaml."""
 
     word_rewrites: dict[str, str]
-    phrase_rewrites: tuple[tuple[re.Pattern[str], str], ...]
+    # Every multi-word rewrite in one alternation (longest first), applied in one pass.
+    phrase_pattern: re.Pattern[str] | None
+    phrase_targets: dict[str, str]
     stopwords: frozenset[str]
     howto_cues: tuple[str, ...]
     request_cues: tuple[str, ...]
@@ -47,22 +49,28 @@ class Lexicon:
     @classmethod
     def from_data(cls, data: dict) -> Lexicon:
         words: dict[str, str] = {}
-        phrases: list[tuple[re.Pattern[str], str]] = []
+        phrases: dict[str, str] = {}
         for source, target in data.get("rewrites", {}).items():
             key = fold(str(source))
             value = fold(str(target))
             if " " in key:
-                phrases.append((re.compile(rf"\b{re.escape(key)}\b"), value))
+                phrases[key] = value
             else:
                 words[key] = value
         # Longest phrases first so that "edu conect" wins over "conect".
-        phrases.sort(key=lambda pair: -len(pair[0].pattern))
+        ordered = sorted(phrases, key=len, reverse=True)
+        pattern = (
+            re.compile(r"\b(?:" + "|".join(re.escape(k) for k in ordered) + r")\b")
+            if ordered
+            else None
+        )
         stop: set[str] = set()
         for word in data.get("stopwords", []):
             stop.update(fold(str(word)).split())
         return cls(
             word_rewrites=words,
-            phrase_rewrites=tuple(phrases),
+            phrase_pattern=pattern,
+            phrase_targets=phrases,
             stopwords=frozenset(stop),
             howto_cues=tuple(fold(c) for c in data.get("howto_cues", [])),
             request_cues=tuple(fold(c) for c in data.get("request_cues", [])),
@@ -78,16 +86,17 @@ class Lexicon:
         """Names of the concepts whose patterns occur in the normalized text."""
         return [name for name, pattern in self.concepts if pattern.search(text)]
 
+    def _phrases(self, text: str) -> str:
+        if self.phrase_pattern is None:
+            return text
+        return self.phrase_pattern.sub(lambda m: self.phrase_targets[m.group(0)], text)
+
     def rewrite(self, folded: str) -> str:
         """Apply SMS, misspelling and synonym rewrites to already folded text."""
-        for pattern, target in self.phrase_rewrites:
-            folded = pattern.sub(target, folded)
+        folded = self._phrases(folded)
         words = [self.word_rewrites.get(word, word) for word in folded.split()]
-        text = " ".join(words)
         # A word rewrite may produce a phrase that itself has a rewrite ("edu" "conect").
-        for pattern, target in self.phrase_rewrites:
-            text = pattern.sub(target, text)
-        return text
+        return self._phrases(" ".join(words))
 
     def has_cue(self, text: str, cues: tuple[str, ...]) -> bool:
         padded = f" {text} "
