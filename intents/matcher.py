@@ -75,12 +75,12 @@ class MatcherConfig:
     weight_centroid: float = 0.5
     weight_fuzzy: float = 0.2
     # Naive Bayes posterior: learns which words tell two close intents apart.
-    weight_bayes: float = 0.3
-    bayes_smoothing: float = 0.3
+    weight_bayes: float = 0.2
+    bayes_smoothing: float = 0.1
     # Word pairs help tell « bloque les parents » from « parents bloqués », but overfit.
     bigram_weight: float = 0.5
     concept_weight: float = 1.0
-    knee: float = 0.28
+    knee: float = 0.3
     # Rejected when the nearest phrasing is out of scope by at least this much.
     nearest_margin: float = 0.05
     use_nearest: bool = True
