@@ -131,7 +131,7 @@ def _self_test(kb: KnowledgeBase, folds: int = 5) -> list[str]:
             x for x in kb.out_of_scope_examples if (OUT_OF_SCOPE, x) not in held
         ]
         matcher = Matcher(trained)
-        understander = Understander(trained, matcher, None, None)  # type: ignore[arg-type]
+        understander = Understander(trained, matcher, None, None)
         for gold, text in items[fold_index::folds]:
             predicted, _ = understander.decide(matcher.analyse(text))
             right += predicted == gold

@@ -28,11 +28,13 @@ RANKING_KEPT = 10
 # Intents whose blend is computed exactly; the others cannot reach the head of the ranking.
 SHORTLIST = 12
 
+# An order opens the message, or a clause of it (« …, alors bloque les parents »).
 _IMPERATIVE_START = re.compile(
-    r"^(?:/\w+|(?:re)?bloqu\w*|debloqu\w*|rattach\w*|detach\w*|associ\w*|affect\w*|ajout\w*|"
+    r"(?:^|\b(?:alors|donc|puis|ensuite|bref|stp|svp)\s)(?:/\w+|(?:re)?bloqu\w*|debloqu\w*|rattach\w*|detach\w*|associ\w*|affect\w*|ajout\w*|"
     r"met|mets|mettre|supprim\w*|retir\w*|enlev\w*|rouvr\w*|reactiv\w*|rends|rendre|"
     r"fais|fait|lance|vire|verrouill\w*|suspend\w*|coupe\w*|ferme\w*|leve|retabli\w*|"
-    r"pre supprim\w*|presupprim\w*|donne|passe|inscri\w*|nettoie|cree)\b"
+    r"pre supprim\w*|presupprim\w*|donne|passe|inscri\w*|nettoie|cree|empeche|deverrouill\w*|"
+    r"remets|remet)\b"
 )
 
 
@@ -57,6 +59,7 @@ class Analysis:
     anchored: bool = False
     howto_cue: bool = False
     request_cue: bool = False
+    concepts: frozenset[str] = frozenset()
 
     @property
     def best(self) -> Candidate:
@@ -162,7 +165,7 @@ class Matcher:
             counts[REQUEST_CUE] += 1.0
         for concept in self.lexicon.concepts_in(joined):
             counts[f"__{concept}__"] += self.config.concept_weight
-        order = _IMPERATIVE_START.match(joined)
+        order = _IMPERATIVE_START.search(joined)
         if order:
             counts[IMPERATIVE_CUE] += 1.0
             # The verb that opens an order says what to do more than any later word.
@@ -268,6 +271,7 @@ class Matcher:
             tokens=normalized.split(),
             howto_cue=HOWTO_CUE in counts,
             request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
+            concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
         )
         if not vector:
             return analysis

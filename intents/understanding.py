@@ -15,6 +15,7 @@ from intents.normalize import fold
 if TYPE_CHECKING:
     from bot.directory import Directory
 
+BLOCKING = {"action.block", "action.unblock"}
 # Which directory entities each director intent reads.
 SLOTS: dict[str, tuple[str, ...]] = {
     "action.block": ("profiles",),
@@ -53,11 +54,15 @@ class Understanding:
 
 class Understander:
     def __init__(
-        self, kb: KnowledgeBase, matcher: Matcher, reader: EntityReader, floor: float | None
+        self,
+        kb: KnowledgeBase,
+        matcher: Matcher,
+        reader: EntityReader | None,
+        floor: float | None,
     ) -> None:
         self.kb = kb
         self.matcher = matcher
-        self.reader = reader
+        self.reader = reader or EntityReader(kb.lexicon)
         self.floor = floor if floor is not None else matcher.config.floor
         self.counterpart = {
             e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
@@ -102,15 +107,33 @@ class Understander:
         ):
             return OUT_OF_SCOPE, max(rejection, 1.0 - best.confidence) if best.confidence else 1.0
         intent = best.intent
-        # Asking how to do something is a how-to, even in words close to an order.
-        if (
-            self.kb.intents.get(intent, None) is not None
-            and self.kb.intents[intent].kind == "action"
-            and analysis.howto_cue
-            and not analysis.request_cue
-        ):
+        kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
+        # Asking how to do something is a how-to, even in words close to an order…
+        if kind == "action" and analysis.howto_cue and not analysis.request_cue:
             intent = self.counterpart.get(intent, intent)
+        # …and an order is an order, even in words close to the how-to.
+        elif (
+            analysis.request_cue and not analysis.howto_cue and intent in self.kb.action_for_howto
+        ):
+            intent = self.kb.action_for_howto[intent]
+        if intent in BLOCKING:
+            if not analysis.request_cue and not self.reader.profiles(analysis.text):
+                # « ma carte bleue est bloquée »: no order and nobody of the school named.
+                return self._next_best(analysis, BLOCKING | {"howto.block_accounts"})
+            # Unblocking is said in many ways that also contain « blocage »: concepts decide.
+            if "debloquer" in analysis.concepts:
+                intent = "action.unblock"
+            elif "bloquer" in analysis.concepts:
+                intent = "action.block"
         return intent, best.confidence
+
+    def _next_best(self, analysis: Analysis, excluded: set[str]) -> tuple[str, float]:
+        for candidate in analysis.ranking:
+            if candidate.intent not in excluded:
+                if candidate.confidence >= self.floor:
+                    return candidate.intent, candidate.confidence
+                break
+        return OUT_OF_SCOPE, 1.0 - analysis.best.confidence
 
     def _without_names(self, text: str, directory: Directory, structure_id: str) -> str:
         """The message less the school's people names: they say who, never what to do."""
