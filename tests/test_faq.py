@@ -285,3 +285,23 @@ def test_did_you_mean_reply_offers_the_choices(talk, assistant, monkeypatch) -> 
     assert len(seen.buttons) == 2
     chosen = public.press(seen.buttons[1])
     assert "educonnect" in fold(chosen.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("enlève le blocage des comptes parents", "action.unblock"),
+        ("fin du blocage pour les élèves stp", "action.unblock"),
+        ("il faut que tu rouvres l'accès des familles", "action.unblock"),
+        ("blocage des comptes élèves", "action.block"),
+        ("je voudrais savoir comment débloquer les parents", "howto.block_accounts"),
+        ("suppression du groupe APE 2020", "action.delete_group"),
+        ("mon abonnement téléphone est bloqué", "out_of_scope"),
+        ("le photocopieur est bloqué depuis ce matin", "out_of_scope"),
+        ("comment on se sert de ce bot", "dialogue.help"),
+        ("je veux un humain", "dialogue.human"),
+        ("merci infiniment", "dialogue.thanks"),
+    ],
+)
+def test_orders_how_tos_and_lookalikes(assistant, text: str, intent: str) -> None:
+    assert assistant.understand(text).intent == intent
