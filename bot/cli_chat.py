@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.cli_storage import fail, open_store
+from bot.cli_storage import guarded, open_store
 from bot.settings import Settings
 
 
@@ -70,23 +70,7 @@ def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, str | None
     return open_store(settings), None
 
 
-def _guard(function):  # type: ignore[no-untyped-def]
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        from bot.accounts import AccountError
-        from bot.schoolfile import SchoolFileError
-
-        try:
-            return function(args, settings)
-        except (SchoolFileError, AccountError, LookupError) as error:
-            return fail(str(error).strip("'\""))
-        except OSError as error:
-            return fail(f"Erreur d'entrée-sortie : {error.strerror or error}")
-
-    run.__doc__ = function.__doc__
-    return run
-
-
-@_guard
+@guarded
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Conversation in the terminal, interactive or JSONL."""
     from bot.console import Console
@@ -98,7 +82,7 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     return console.run_interactive(sys.stdin, sys.stdout)
 
 
-@_guard
+@guarded
 def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     """Intent, confidence, entities and alternatives of each JSONL line."""
     from bot.core import Assistant
@@ -142,7 +126,7 @@ def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@_guard
+@guarded
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Accuracy, rejection, entities and timing over a labelled JSONL file."""
     from bot.evaluation import evaluate, format_report

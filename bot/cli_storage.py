@@ -38,7 +38,7 @@ def fail(message: str) -> int:
     return 1
 
 
-def _guarded(command: Command) -> Command:
+def guarded(command: Command) -> Command:
     """Turn expected failures into one line on stderr and exit status 1, never a traceback."""
 
     @functools.wraps(command)
@@ -47,6 +47,8 @@ def _guarded(command: Command) -> Command:
             return command(args, settings)
         except (SchoolFileError, AccountError) as error:
             return fail(str(error))
+        except LookupError as error:  # unknown login or school: str() of a KeyError is quoted
+            return fail(str(error).strip("'\""))
         except SQLAlchemyError as error:
             reason = str(getattr(error, "orig", None) or error).splitlines()[0]
             return fail(f"Base de données inaccessible ou invalide : {reason}")
@@ -79,7 +81,7 @@ def _local_time(moment: datetime) -> str:
         return moment.strftime("%d/%m/%Y à %H:%M UTC")
 
 
-@_guarded
+@guarded
 def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory import FILE`."""
     store = _plain_store(settings)
@@ -91,7 +93,7 @@ def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@_guarded
+@guarded
 def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory export [--output FILE]`."""
     store = _plain_store(settings)
@@ -106,7 +108,7 @@ def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@_guarded
+@guarded
 def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`db upgrade`."""
     store = Store.from_url(settings.database_url)
@@ -121,7 +123,7 @@ def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@_guarded
+@guarded
 def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`audit [--json]`."""
     store = _plain_store(settings)
@@ -137,7 +139,7 @@ def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@_guarded
+@guarded
 def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts invite LOGIN`."""
     store = open_store(settings)
@@ -153,7 +155,7 @@ def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@_guarded
+@guarded
 def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts list`."""
     store = _plain_store(settings)
@@ -168,7 +170,7 @@ def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@_guarded
+@guarded
 def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts revoke LOGIN`."""
     store = _plain_store(settings)

@@ -54,7 +54,7 @@ COMMAND_INTENTS = {
     "checklist": "query.checklist",
     "sans_classe": "query.teachers_without_class",
     "comptes_manuels": "query.manual_accounts",
-    "eRun": "dialogue.human",
+    "erun": "dialogue.human",
 }
 DEEP_LINK_ALIASES = {
     "educonnect": "educonnect.activate",

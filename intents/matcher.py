@@ -108,7 +108,6 @@ class Matcher:
             labels.append(OUT_OF_SCOPE)
             texts.append(example)
         self.labels = labels
-        self.intent_ids = sorted(set(labels) - {OUT_OF_SCOPE})
         self.label_ranges: list[tuple[str, int, int]] = []
         for index, label in enumerate(labels):
             if self.label_ranges and self.label_ranges[-1][0] == label:
@@ -205,9 +204,9 @@ class Matcher:
         for label, vector in zip(self.labels, self.vectors, strict=True):
             for key, weight in vector.items():
                 centroids[label][key] += weight
-        self.centroids = {label: _unit(dict(c)) for label, c in centroids.items()}
         self.centroid_postings: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for label, centroid in self.centroids.items():
+        for label, summed in centroids.items():
+            centroid = _unit(dict(summed))
             for key, weight in centroid.items():
                 self.centroid_postings[key].append((label, weight))
         self._fit_bayes(features)

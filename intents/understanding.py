@@ -11,20 +11,12 @@ from intents.entities import EntityReader, Resolution
 from intents.kb import KnowledgeBase
 from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.normalize import fold
+from intents.registry import registry
 
 if TYPE_CHECKING:
     from bot.directory import Directory
 
 BLOCKING = {"action.block", "action.unblock"}
-# Which directory entities each director intent reads.
-SLOTS: dict[str, tuple[str, ...]] = {
-    "action.block": ("profiles",),
-    "action.unblock": ("profiles",),
-    "action.attach_teacher": ("teacher", "class"),
-    "action.detach_teacher": ("teacher",),
-    "action.delete_group": ("group",),
-    "action.remove_manual_account": ("account",),
-}
 # How long names read from the directory are reused for understanding; the core forgets them
 # at once after its own changes, so this only bounds staleness after an external import.
 ROSTER_SECONDS = 10.0
@@ -165,11 +157,7 @@ class Understander:
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
         ][:3]
         entities = Entities()
-        if (
-            intent in SLOTS
-            or self.kb.intents.get(intent, None)
-            and self.kb.intents[intent].kind == "action"
-        ):
+        if intent in self.kb.intents and self.kb.intents[intent].kind == "action":
             entities = self.entities_for(intent, text, directory, structure_id)
         u = Understanding(
             intent, confidence, entities.public, entities.internal, alternatives, analysis
@@ -219,7 +207,9 @@ class Understander:
         self, intent: str, text: str, directory: Directory | None, structure_id: str | None
     ) -> Entities:
         result = Entities()
-        for slot in SLOTS.get(intent, ()):
+        # The slots an action reads are those its handler declared (intents/admin.py).
+        spec = registry.spec(intent, "action")
+        for slot in spec.slots if spec else ():
             if slot == "profiles":
                 profiles = self.reader.profiles(text)
                 if profiles:

@@ -4,6 +4,7 @@ the real core, replies over HTTP. Nothing of ours is mocked; waits are on record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -505,6 +506,27 @@ async def start_cli(tmp_path: Path, command: str, **env: str) -> asyncio.subproc
     )
 
 
+@contextlib.asynccontextmanager
+async def running_cli(
+    tmp_path: Path, command: str, **env: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A `python -m bot COMMAND` subprocess, killed on the way out if a test left it running."""
+    process = await start_cli(tmp_path, command, **env)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def stop_with_sigterm(process: asyncio.subprocess.Process) -> str:
+    """Send SIGTERM as a process manager would; returns what the process wrote on stderr."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    return stderr.decode()
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("token", "reason"), [(None, "TELEGRAM_TOKEN manquant"), ("abc", "TELEGRAM_TOKEN mal formé")]
@@ -535,21 +557,17 @@ async def test_token_refused_by_telegram_stops_with_one_french_line(tmp_path: Pa
 
 @pytest.mark.asyncio
 async def test_run_answers_then_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
-    async with FakeBotApi() as api:
-        process = await start_cli(
+    async with (
+        FakeBotApi() as api,
+        running_cli(
             tmp_path, "run", TELEGRAM_TOKEN=FAKE_TOKEN, TELEGRAM_API_URL=api.base_url
-        )
-        try:
-            await api.wait_call("getUpdates", timeout=60)
-            parent = api.user(7001)
-            api.send_text(parent, "comment activer mon compte educonnect")
-            reply = await api.wait_call("sendMessage", chat_id=parent["id"], timeout=30)
-            assert "FranceConnect" in reply.params["text"]
-            process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    assert "Traceback" not in stderr.decode()
+        ) as process,
+    ):
+        await api.wait_call("getUpdates", timeout=60)
+        parent = api.user(7001)
+        api.send_text(parent, "comment activer mon compte educonnect")
+        reply = await api.wait_call("sendMessage", chat_id=parent["id"], timeout=30)
+        assert "FranceConnect" in reply.params["text"]
+        stderr = await stop_with_sigterm(process)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from bot.fake_bot_api import FAKE_TOKEN, FakeBotApi
 from bot.settings import SettingsError, load_settings
 from bot.storage import Store
 from bot.telegram_app import ALLOWED_UPDATES, build_application, webhook_options
-from tests.test_telegram import start_cli
+from tests.test_telegram import running_cli, start_cli, stop_with_sigterm
 
 SECRET = "s3cret-Token_for-tests"
 PUBLIC_URL = "https://assistant.example.org/telegram"
@@ -148,8 +147,9 @@ async def _post_when_listening(url: str, update: dict[str, Any], headers: dict[s
 @pytest.mark.asyncio
 async def test_webhook_command_serves_then_stops_gracefully_on_sigterm(tmp_path: Any) -> None:
     port = _free_port()
-    async with FakeBotApi() as api:
-        process = await start_cli(
+    async with (
+        FakeBotApi() as api,
+        running_cli(
             tmp_path,
             "webhook",
             TELEGRAM_TOKEN=FAKE_TOKEN,
@@ -157,27 +157,22 @@ async def test_webhook_command_serves_then_stops_gracefully_on_sigterm(tmp_path:
             WEBHOOK_URL=PUBLIC_URL,
             WEBHOOK_SECRET=SECRET,
             PORT=str(port),
-        )
-        try:
-            registered = await api.wait_call("setWebhook", timeout=60)
-            assert registered.params["secret_token"] == SECRET
-            url = f"http://127.0.0.1:{port}/telegram"
-            parent = api.user(8003)
+        ) as process,
+    ):
+        registered = await api.wait_call("setWebhook", timeout=60)
+        assert registered.params["secret_token"] == SECRET
+        url = f"http://127.0.0.1:{port}/telegram"
+        parent = api.user(8003)
 
-            refused = api.send_text(parent, "bonjour")
-            assert await _post_when_listening(url, refused, {}) == 403
-            update = api.send_text(parent, "comment activer mon compte educonnect")
-            assert await _post_when_listening(url, update, {SECRET_HEADER: SECRET}) == 200
-            reply = await api.wait_call("sendMessage", chat_id=parent["id"], timeout=30)
-            assert "FranceConnect" in reply.params["text"]
+        refused = api.send_text(parent, "bonjour")
+        assert await _post_when_listening(url, refused, {}) == 403
+        update = api.send_text(parent, "comment activer mon compte educonnect")
+        assert await _post_when_listening(url, update, {SECRET_HEADER: SECRET}) == 200
+        reply = await api.wait_call("sendMessage", chat_id=parent["id"], timeout=30)
+        assert "FranceConnect" in reply.params["text"]
 
-            process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    assert "Traceback" not in stderr.decode()
+        stderr = await stop_with_sigterm(process)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
     # Only the update that carried the secret was answered.
     assert len(api.calls_of("sendMessage", chat_id=parent["id"])) == 1
