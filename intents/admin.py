@@ -11,7 +11,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from intents.normalize import fold
+from intents.nlu.normalize import fold
 from intents.registry import Permission, registry
 from intents.turn import Choice, Proposal, Response, Say, Turn
 

@@ -10,7 +10,7 @@ from jinja2 import TemplateError
 from rapidfuzz import fuzz, process
 
 from intents.kb import KnowledgeBase, KnowledgeError
-from intents.normalize import fold
+from intents.nlu.normalize import fold
 
 MIN_EXAMPLES = 12
 TITLE_MAX = 40
@@ -111,8 +111,8 @@ def _self_test(kb: KnowledgeBase, folds: int = 5) -> list[str]:
     import copy
     import random
 
-    from intents.matcher import OUT_OF_SCOPE, Matcher
-    from intents.understanding import Understander
+    from intents.nlu.matcher import OUT_OF_SCOPE, Matcher
+    from intents.nlu.understanding import Understander
 
     items = [(e.id, x) for e in kb.entries.values() for x in e.examples]
     items += [(OUT_OF_SCOPE, x) for x in kb.out_of_scope_examples]

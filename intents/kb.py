@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, StrictUndefined, Template
 
-from intents.normalize import Lexicon
+from intents.nlu.normalize import Lexicon
 from knowledge import KNOWLEDGE_DIR
 
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from intents.base import Speaker
+from intents.domain import Speaker
 from intents.kb import KnowledgeBase
 
 if TYPE_CHECKING:
-    from bot.directory import Directory
+    from intents.domain import Directory
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_storage import DEMO_SCHOOL
-from bot.core import Assistant
-from bot.schoolfile import import_school
+from bot.app import DEMO_SCHOOL
+from bot.core.assistant import Assistant
+from bot.core.messages import Incoming, Outcome
 from bot.settings import Settings
-from bot.storage import Store
-from intents.base import Incoming, Outcome
+from bot.storage.schoolfile import import_school
+from bot.storage.store import Store
 from intents.kb import KnowledgeBase, html_to_text
-from intents.matcher import Matcher
+from intents.nlu.matcher import Matcher
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 DEV_SCHOOL = SHARED / "eval" / "dev-school.json"

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.accounts import CODE_ALPHABET, AccountLinks, LinkError, UnknownLogin
-from bot.cli_storage import DEMO_SCHOOL
-from bot.schoolfile import import_school
-from bot.storage import LinkCodeRow, Store
+from bot.app import DEMO_SCHOOL
+from bot.storage.accounts import CODE_ALPHABET, AccountLinks, LinkError, UnknownLogin
+from bot.storage.schoolfile import import_school
+from bot.storage.store import LinkCodeRow, Store
 
 NOW = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 

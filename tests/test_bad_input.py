@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intents.base import Incoming
+from bot.core.messages import Incoming
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.schoolfile import export_school
-from intents.normalize import fold
+from bot.storage.schoolfile import export_school
+from intents.nlu.normalize import fold
 from tests.conftest import DEMO, DIRECTOR, ERUN, OTHER_DIRECTOR, PARENT
 
 

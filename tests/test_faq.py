@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intents.kb import school_year_context
-from intents.normalize import fold
+from intents.nlu.normalize import fold
 
 # intent -> (a question written here, found in no knowledge file) and the facts its answer holds.
 FACTS: dict[str, tuple[str, list[str]]] = {
@@ -244,7 +244,7 @@ def test_two_questions_get_the_main_answer_and_a_button_for_the_other(say) -> No
 
 
 def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
-    from intents.matcher import Analysis, Candidate
+    from intents.nlu.matcher import Analysis, Candidate
 
     analysis = Analysis(
         "x",
@@ -256,7 +256,7 @@ def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
             Candidate("accounts.identifiers", 0.6),
         ],
     )
-    from intents.understanding import Understanding
+    from intents.nlu.understanding import Understanding
 
     u = Understanding("educonnect.activate", 0.71, {}, {}, [], analysis)
     assistant.understander._check_margin(u, analysis)
@@ -264,7 +264,7 @@ def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
 
 
 def test_did_you_mean_reply_offers_the_choices(talk, assistant, monkeypatch) -> None:
-    from intents.understanding import Understanding
+    from intents.nlu.understanding import Understanding
 
     def close_call(text, directory=None, structure_id=None):  # noqa: ANN001
         return Understanding(

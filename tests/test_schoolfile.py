@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_storage import DEMO_SCHOOL
-from bot.schoolfile import SchoolFileError, export_school, import_school, validate
-from bot.storage import Store
+from bot.app import DEMO_SCHOOL
+from bot.storage.schoolfile import SchoolFileError, export_school, import_school, validate
+from bot.storage.store import Store
 from tests.conftest import DEV_SCHOOL
 
 

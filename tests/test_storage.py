@@ -12,10 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.cli_storage import DEMO_SCHOOL, add_commands, open_store
-from bot.directory import NotFound, SqlDirectory
-from bot.schoolfile import export_school, import_school
-from bot.storage import Store
+from bot.app import DEMO_SCHOOL, open_store
+from bot.cli.storage import add_commands
+from bot.storage.directory import SqlDirectory
+from bot.storage.schoolfile import export_school, import_school
+from bot.storage.store import Store
+from intents.domain import NotFound
 
 JJ = "0590123A"
 PASTEUR = "0590124B"

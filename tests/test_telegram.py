@@ -19,11 +19,7 @@ import pytest
 import pytest_asyncio
 from telegram.ext import Application
 
-from bot.core import Assistant
-from bot.fake_bot_api import FAKE_TOKEN, Call, FakeBotApi
-from bot.settings import load_settings
-from bot.storage import Store
-from bot.telegram_app import (
+from bot.channels.telegram.app import (
     APOLOGY,
     DIRECTOR_COMMANDS,
     SLOW_DOWN,
@@ -32,7 +28,11 @@ from bot.telegram_app import (
     polling_session,
     split_html,
 )
-from intents.base import Button, Outcome, Reply
+from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, Call, FakeBotApi
+from bot.core.assistant import Assistant
+from bot.core.messages import Button, Outcome, Reply
+from bot.settings import load_settings
+from bot.storage.store import Store
 from tests.conftest import DEMO, DIRECTOR, Clock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,12 +348,12 @@ async def test_error_handler_apologises_and_the_bot_keeps_running(
     parent = bot.api.user(3002)
     with monkeypatch.context() as patch:
         patch.setattr(bot.assistant, "handle", broken)
-        with caplog.at_level(logging.ERROR, logger="bot.telegram_app"):
+        with caplog.at_level(logging.ERROR, logger="bot.channels.telegram.app"):
             mark = bot.api.mark()
             update = bot.api.send_text(parent, "bonjour")
             apology = await bot.api.wait_call("sendMessage", chat_id=parent["id"], after=mark)
     assert apology.params["text"] == APOLOGY
-    failure = [r for r in caplog.records if r.name == "bot.telegram_app"]
+    failure = [r for r in caplog.records if r.name == "bot.channels.telegram.app"]
     assert failure and f"update {update['update_id']} failed" in failure[0].getMessage()
     assert failure[0].exc_info and "the core broke" in str(failure[0].exc_info[1])
 

@@ -13,11 +13,11 @@ import pytest
 import pytest_asyncio
 from telegram.ext import Application
 
-from bot.core import Assistant
-from bot.fake_bot_api import FAKE_TOKEN, FakeBotApi
+from bot.channels.telegram.app import ALLOWED_UPDATES, build_application, webhook_options
+from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, FakeBotApi
+from bot.core.assistant import Assistant
 from bot.settings import SettingsError, load_settings
-from bot.storage import Store
-from bot.telegram_app import ALLOWED_UPDATES, build_application, webhook_options
+from bot.storage.store import Store
 from tests.test_telegram import running_cli, start_cli, stop_with_sigterm
 
 SECRET = "s3cret-Token_for-tests"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from bot.storage import (
+from bot.storage.store import (
     AccountLinkRow,
     FailedLinkAttemptRow,
     LinkCodeRow,
@@ -23,7 +23,7 @@ from bot.storage import (
 )
 
 if TYPE_CHECKING:
-    from bot.storage import Store
+    from bot.storage.store import Store
 
 # No 0/O, 1/I/L: codes are read aloud or copied from paper.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

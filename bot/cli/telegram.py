@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from telegram.error import InvalidToken, NetworkError
 
-from bot.cli_storage import fail
+from bot.cli.storage import fail
 from bot.settings import Settings, SettingsError
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -65,21 +65,21 @@ def _guarded(start: Callable[[Settings], None], settings: Settings) -> int:
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """assistant Telegram en long polling (worker), arrêt propre sur SIGTERM"""
-    from bot.telegram_app import run_polling
+    from bot.channels.telegram.app import run_polling
 
     return _guarded(run_polling, settings)
 
 
 def webhook_command(args: argparse.Namespace, settings: Settings) -> int:
     """assistant Telegram en webhook sur $PORT, derrière un proxy (WEBHOOK_URL, WEBHOOK_SECRET)"""
-    from bot.telegram_app import run_webhook
+    from bot.channels.telegram.app import run_webhook
 
     return _guarded(run_webhook, settings)
 
 
 def bench_command(args: argparse.Namespace, settings: Settings) -> int:
     """mesure débit et latence de bout en bout contre un faux serveur Bot API local"""
-    from bot.bench import run_bench
+    from bot.channels.telegram.bench import run_bench
 
     if args.n < 1 or args.concurrency < 1:
         return fail("-n et --concurrency doivent être au moins 1.")

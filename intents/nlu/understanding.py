@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from intents.entities import EntityReader, Resolution
 from intents.kb import KnowledgeBase
-from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
-from intents.normalize import fold
+from intents.nlu.entities import EntityReader, Resolution
+from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
+from intents.nlu.normalize import fold
 from intents.registry import registry
 
 if TYPE_CHECKING:
-    from bot.directory import Directory
+    from intents.domain import Directory
 
 BLOCKING = {"action.block", "action.unblock"}
 # How long names read from the directory are reused for understanding; the core forgets them

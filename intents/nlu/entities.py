@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
-from intents.normalize import Lexicon, fold
+from intents.nlu.normalize import Lexicon, fold
 
 if TYPE_CHECKING:
-    from bot.directory import Group, SchoolClass, User
+    from intents.domain import Group, SchoolClass, User
 
 HONORIFICS = {
     "m",

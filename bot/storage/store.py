@@ -27,9 +27,9 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, SQLModel
 
 if TYPE_CHECKING:
-    from bot.accounts import AccountLinks
-    from bot.audit import AuditLog
-    from bot.directory import SqlDirectory
+    from bot.storage.accounts import AccountLinks
+    from bot.storage.audit import AuditLog
+    from bot.storage.directory import SqlDirectory
 
 
 # --- Directory tables -------------------------------------------------------------------
@@ -358,7 +358,7 @@ class Store:
         """The directory backed by this database."""
         if self._directory is None:
             # Imported here because bot.directory imports the tables of this module.
-            from bot.directory import SqlDirectory
+            from bot.storage.directory import SqlDirectory
 
             self._directory = SqlDirectory(self)
         return self._directory
@@ -367,7 +367,7 @@ class Store:
     def accounts(self) -> AccountLinks:
         """Telegram account linking."""
         if self._accounts is None:
-            from bot.accounts import AccountLinks
+            from bot.storage.accounts import AccountLinks
 
             self._accounts = AccountLinks(self)
         return self._accounts
@@ -376,7 +376,7 @@ class Store:
     def audit(self) -> AuditLog:
         """The audit log of director actions."""
         if self._audit is None:
-            from bot.audit import AuditLog
+            from bot.storage.audit import AuditLog
 
             self._audit = AuditLog(self)
         return self._audit

@@ -1,30 +1,8 @@
-"""Transport-free message types shared by the core, the intents and the adapters."""
+"""Messages in and out of the core, free of any transport."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
-
-
-class Role(StrEnum):
-    PUBLIC = "public"
-    PARENT = "parent"
-    TEACHER = "teacher"
-    DIRECTOR = "director"
-    ERUN = "erun"
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """Who is talking, as the core sees it once the transport identity is resolved."""
-
-    key: str
-    login: str | None = None
-    user_id: str | None = None
-    display_name: str | None = None
-    role: Role = Role.PUBLIC
-    # Structures the speaker may act on (director) or read (eRun), home school first.
-    structures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from intents.kb import KnowledgeBase
-from intents.normalize import fold, stem
+from intents.nlu.normalize import fold, stem
 
 OUT_OF_SCOPE = "out_of_scope"
 HOWTO_CUE = "__howto__"

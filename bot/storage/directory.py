@@ -1,4 +1,4 @@
-"""The directory the intents read and change: domain records, protocol and SQL implementation."""
+"""The directory stored in the assistant's own database (the SQL `Directory`)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.storage import (
+from bot.storage.store import (
     ChildLinkRow,
     ClassMemberRow,
     ClassRow,
@@ -29,155 +28,21 @@ from bot.storage import (
     UserRow,
     UserStructureRow,
 )
+from intents.domain import (
+    BlockResult,
+    Group,
+    NotFound,
+    SchoolClass,
+    ShareFavorite,
+    Structure,
+    User,
+)
 
 if TYPE_CHECKING:
-    from bot.storage import Store
-
-PROFILES = ("Teacher", "Personnel", "Student", "Relative", "Guest")
-SOURCES = ("AAF1D", "MANUAL", "CSV")
-FUNCTIONS = ("DIRECTOR", "ERUN")
-GROUP_TYPES = ("ManualGroup", "ProfileGroup", "FunctionalGroup")
+    from bot.storage.store import Store
 
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
-
-
-@dataclass(frozen=True)
-class Structure:
-    """A school."""
-
-    id: str
-    name: str
-    city: str
-    circonscription: str
-
-
-@dataclass(frozen=True)
-class SchoolClass:
-    """A class; pupil_count counts live Student members (a class shows only once it has one)."""
-
-    id: str
-    structure_id: str
-    name: str
-    level: str
-    pupil_count: int
-
-
-@dataclass(frozen=True)
-class User:
-    """An account of the directory."""
-
-    id: str
-    login: str
-    first_name: str
-    last_name: str
-    profile: str
-    source: str
-    activated: bool
-    blocked: bool
-    structures: tuple[str, ...]
-    home_structure: str | None
-    classes: tuple[str, ...]
-    functions: tuple[str, ...]
-    children: tuple[str, ...]
-    birth_date: str | None
-    deleted: str | None
-    pre_deleted: str | None
-
-    @property
-    def full_name(self) -> str:
-        """« Prénom Nom »."""
-        return f"{self.first_name} {self.last_name}"
-
-    @property
-    def is_live(self) -> bool:
-        """Neither deleted nor in pre-deletion."""
-        return not self.deleted and not self.pre_deleted
-
-    @property
-    def is_manual(self) -> bool:
-        """Created by hand in the console (not fed by the académie)."""
-        return self.source == "MANUAL"
-
-
-@dataclass(frozen=True)
-class Group:
-    """A group of a structure."""
-
-    id: str
-    structure_id: str
-    name: str
-    type: str
-    member_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ShareFavorite:
-    """A saved sharing list owned by a user."""
-
-    id: str
-    owner_id: str
-    name: str
-    member_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class BlockResult:
-    """What set_blocked did: accounts whose flag changed, and those already in that state."""
-
-    changed: tuple[str, ...]
-    unchanged: tuple[str, ...]
-
-
-class NotFound(LookupError):
-    """A change names a record that the directory does not hold; the message is French."""
-
-
-class Directory(Protocol):
-    """What the intents need from the directory; an ENT (entcore) client may implement it."""
-
-    def structure(self, structure_id: str) -> Structure | None: ...
-
-    def structures(self) -> list[Structure]: ...
-
-    def classes(self, structure_id: str) -> list[SchoolClass]: ...
-
-    def users(
-        self,
-        structure_id: str,
-        profiles: Iterable[str] | None = None,
-        include_removed: bool = False,
-    ) -> list[User]: ...
-
-    def user(self, user_id: str) -> User | None: ...
-
-    def user_by_login(self, login: str) -> User | None: ...
-
-    def groups(self, structure_id: str) -> list[Group]: ...
-
-    def group(self, group_id: str) -> Group | None: ...
-
-    def share_favorites(self, structure_id: str) -> list[ShareFavorite]: ...
-
-    def set_blocked(
-        self, structure_id: str, profiles: Iterable[str], blocked: bool
-    ) -> BlockResult: ...
-
-    def attach_teacher_to_class(self, user_id: str, class_id: str) -> None: ...
-
-    def detach_teacher_from_structure(self, user_id: str, structure_id: str) -> None: ...
-
-    def delete_group(self, group_id: str) -> None: ...
-
-    def remove_manual_account(
-        self, user_id: str, on: date
-    ) -> Literal["deleted", "pre_deleted"]: ...
-
-    def add_group_members(self, group_id: str, user_ids: Iterable[str]) -> tuple[str, ...]: ...
-
-    def create_group(self, structure_id: str, name: str, type: str) -> Group: ...
-
-    def transaction(self) -> AbstractContextManager[None]: ...
 
 
 def slugify(text: str) -> str:

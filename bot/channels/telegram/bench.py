@@ -18,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.fake_bot_api import Call, FakeBotApi
+from bot.channels.telegram.fake_bot_api import Call, FakeBotApi
 from bot.settings import Settings
 
 # Questions parents ask (not the evaluation sentences), and the commands they type.
@@ -73,11 +73,11 @@ async def bench_telegram(
     settings: Settings, n: int, *, concurrency: int = 4, rate_limiter: bool = False
 ) -> BenchResult:
     """Push WARM_UP + n updates through the stack; measure the last n."""
-    from bot.cli_storage import DEMO_SCHOOL
-    from bot.core import Assistant
-    from bot.schoolfile import import_school
-    from bot.storage import Store
-    from bot.telegram_app import build_application, polling_session
+    from bot.app import DEMO_SCHOOL
+    from bot.channels.telegram.app import build_application, polling_session
+    from bot.core.assistant import Assistant
+    from bot.storage.schoolfile import import_school
+    from bot.storage.store import Store
 
     total = WARM_UP + n
     # Enough users that none comes near the flood guard (20 messages in 10 s).

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from intents.matcher import OUT_OF_SCOPE
+from intents.nlu.matcher import OUT_OF_SCOPE
 
 
 def _load_lines(path: Path) -> list[dict[str, Any]]:
@@ -41,7 +41,7 @@ def _accuracy(rows: list[tuple[str, str]]) -> float | None:
 def evaluate(
     path: Path, settings: Settings, store: Any, structure: str | None, *, started: float
 ) -> dict[str, Any]:
-    from bot.core import Assistant
+    from bot.core.assistant import Assistant
 
     items = _load_lines(path)
     load_started = time.perf_counter()

@@ -12,18 +12,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.accounts import AccountError
+from bot.core.messages import Button, Incoming, Outcome, Reply
 from bot.settings import Settings
+from bot.storage.accounts import AccountError
 from intents import admin as _admin  # noqa: F401 - registers the director intents
 from intents import faq as _faq  # noqa: F401 - registers the knowledge intents
-from intents.base import Button, Incoming, Outcome, Reply, Role, Speaker
-from intents.entities import EntityReader
+from intents.domain import Role, Speaker
 from intents.kb import KnowledgeBase, html_to_text
-from intents.matcher import OUT_OF_SCOPE, Analysis, Matcher
-from intents.normalize import fold
+from intents.nlu.entities import EntityReader
+from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
+from intents.nlu.normalize import fold
+from intents.nlu.understanding import Understander, Understanding
 from intents.registry import Permission, registry
 from intents.turn import Choice, Proposal, Response, Say, Turn
-from intents.understanding import Understander, Understanding
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.settings import SettingsError, load_settings
 
 # Modules that contribute sub-commands through add_commands(subparsers).
-COMMAND_MODULES = ("bot.cli_chat", "bot.cli_storage", "bot.cli_telegram")
+COMMAND_MODULES = ("bot.cli.chat", "bot.cli.storage", "bot.cli.telegram")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.storage import AuditEntryRow, from_db_time, to_db_time, utc_now
+from bot.storage.store import AuditEntryRow, from_db_time, to_db_time, utc_now
 
 if TYPE_CHECKING:
-    from bot.storage import Store
+    from bot.storage.store import Store
 
 OUTCOMES = ("done", "refused", "failed", "cancelled", "expired")
 

@@ -14,12 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.accounts import CODE_TTL, AccountError
-from bot.audit import to_json_line, to_text_line
-from bot.schoolfile import SchoolFileError, export_school, import_school
-from bot.storage import Store, utc_now
-
-DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
+from bot.app import open_store
+from bot.storage.accounts import CODE_TTL, AccountError
+from bot.storage.audit import to_json_line, to_text_line
+from bot.storage.schoolfile import SchoolFileError, export_school, import_school
+from bot.storage.store import Store, utc_now
 
 
 class HasDatabaseUrl(Protocol):
@@ -56,15 +55,6 @@ def guarded(command: Command) -> Command:
             return fail(f"Erreur d'entrée-sortie : {error.strerror or error}")
 
     return run
-
-
-def open_store(settings: HasDatabaseUrl) -> Store:
-    """Open DATABASE_URL, bring its schema up to date, and seed the demo school when empty."""
-    store = Store.from_url(settings.database_url)
-    store.upgrade()
-    if store.is_empty():
-        import_school(store, DEMO_SCHOOL)
-    return store
 
 
 def _plain_store(settings: HasDatabaseUrl) -> Store:

@@ -47,8 +47,8 @@ from telegram.ext import (
     filters,
 )
 
+from bot.core.messages import Button, Incoming, Outcome, Reply
 from bot.settings import Settings, SettingsError
-from intents.base import Button, Incoming, Outcome, Reply
 
 log = logging.getLogger(__name__)
 
@@ -711,8 +711,8 @@ async def polling_session(application: Application, **polling: Any) -> AsyncIter
 
 
 def _assistant(settings: Settings) -> tuple[Core, Any]:
-    from bot.cli_storage import open_store
-    from bot.core import Assistant
+    from bot.app import open_store
+    from bot.core.assistant import Assistant
 
     store = open_store(settings)
     return Assistant.create(settings, store), store

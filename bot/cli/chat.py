@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.cli_storage import guarded, open_store
+from bot.app import open_store
+from bot.cli.storage import guarded
 from bot.settings import Settings
 
 
@@ -51,8 +52,8 @@ def _school_options(parser: argparse.ArgumentParser) -> None:
 
 def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, str | None]:
     """The store to use: a throw-away in-memory school, or DATABASE_URL (demo if empty)."""
-    from bot.schoolfile import import_school
-    from bot.storage import Store
+    from bot.storage.schoolfile import import_school
+    from bot.storage.store import Store
 
     if args.directory:
         store = Store.in_memory()
@@ -73,7 +74,7 @@ def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, str | None
 @guarded
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Conversation in the terminal, interactive or JSONL."""
-    from bot.console import Console
+    from bot.channels.console import Console
 
     store, structure = _open(args, settings)
     console = Console.create(settings, store, login=args.login, structure=structure)
@@ -85,7 +86,7 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
 @guarded
 def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     """Intent, confidence, entities and alternatives of each JSONL line."""
-    from bot.core import Assistant
+    from bot.core.assistant import Assistant
 
     store, structure = (None, None)
     if args.directory:
@@ -129,7 +130,7 @@ def run_classify(args: argparse.Namespace, settings: Settings) -> int:
 @guarded
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Accuracy, rejection, entities and timing over a labelled JSONL file."""
-    from bot.evaluation import evaluate, format_report
+    from bot.cli.evaluation import evaluate, format_report
 
     started = time.perf_counter()
     store, structure = (None, None)

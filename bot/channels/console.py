@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-from bot.core import Assistant
+from bot.core.assistant import Assistant
+from bot.core.messages import Incoming, Outcome
 from bot.settings import Settings
-from intents.base import Incoming, Outcome
 from intents.kb import html_to_text
 
 

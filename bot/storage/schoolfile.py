@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bot.directory import FUNCTIONS, GROUP_TYPES, PROFILES, SOURCES
-from bot.storage import (
+from bot.storage.store import (
     ChildLinkRow,
     ClassMemberRow,
     ClassRow,
@@ -25,6 +24,7 @@ from bot.storage import (
     UserRow,
     UserStructureRow,
 )
+from intents.domain import FUNCTIONS, GROUP_TYPES, PROFILES, SOURCES
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -1,0 +1,27 @@
+"""Start-up: open the store from the settings, seed the demo where the README says, build
+the assistant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from bot.storage.schoolfile import import_school
+from bot.storage.store import Store
+
+DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
+
+
+class HasDatabaseUrl(Protocol):
+    """What opening the store needs from the settings."""
+
+    database_url: str
+
+
+def open_store(settings: HasDatabaseUrl) -> Store:
+    """Open DATABASE_URL, bring its schema up to date, and seed the demo school when empty."""
+    store = Store.from_url(settings.database_url)
+    store.upgrade()
+    if store.is_empty():
+        import_school(store, DEMO_SCHOOL)
+    return store

@@ -1,0 +1,1 @@
+"""`python -m bot …`: one parser, one error guard, one way to open the store."""

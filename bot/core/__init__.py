@@ -1,0 +1,1 @@
+"""The transport-free engine: messages in, replies out."""

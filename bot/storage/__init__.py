@@ -1,0 +1,1 @@
+"""The database: tables, store, SQL directory, accounts, audit and school file."""

@@ -1,0 +1,1 @@
+"""Understanding: normalisation, intent matching, entity reading."""
