@@ -6,7 +6,7 @@ import pytest
 
 from bot.storage.schoolfile import export_school
 from intents.nlu.normalize import fold
-from tests.conftest import DEMO, DIRECTOR, ERUN, OTHER_DIRECTOR, PARENT
+from tests.support import DEMO, DIRECTOR, ERUN, OTHER_DIRECTOR, PARENT
 
 
 def _user(store, user_id: str):  # type: ignore[no-untyped-def]

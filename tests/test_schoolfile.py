@@ -12,7 +12,7 @@ import pytest
 from bot.app import DEMO_SCHOOL
 from bot.storage.schoolfile import SchoolFileError, export_school, import_school, validate
 from bot.storage.store import Store
-from tests.conftest import DEV_SCHOOL
+from tests.support import DEV_SCHOOL
 
 
 @pytest.fixture

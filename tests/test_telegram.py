@@ -33,7 +33,7 @@ from bot.core.assistant import Assistant
 from bot.core.messages import Button, Outcome, Reply
 from bot.settings import load_settings
 from bot.storage.store import Store
-from tests.conftest import DEMO, DIRECTOR, Clock
+from tests.support import DEMO, DIRECTOR, Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 READS_TEXT = "Je ne lis que les messages écrits"

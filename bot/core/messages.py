@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The one apology, for any failure a user must not see the detail of.
+APOLOGY = (
+    "Désolé, un problème technique m'empêche de répondre. Réessayez dans un instant ; si cela "
+    "persiste, contactez votre eRun de circonscription."
+)
+
 
 @dataclass(frozen=True)
 class Incoming:

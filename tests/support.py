@@ -1,0 +1,115 @@
+"""Helpers shared by the tests: the demo school's accounts, a clock, a conversation that
+sees what a user sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from bot.core.assistant import Assistant
+from bot.core.messages import Incoming, Outcome
+from intents.kb import KnowledgeBase, html_to_text
+from intents.nlu.matcher import Matcher
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+DEV_SCHOOL = SHARED / "eval" / "dev-school.json"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEMO = "0590123A"
+PASTEUR = "0590124B"
+DIRECTOR = "claire.martin"
+OTHER_DIRECTOR = "marc.dubois"
+ERUN = "erun.lille1"
+PARENT = "parent.demo"
+
+
+@cache
+def shared_kb_and_matcher() -> tuple[KnowledgeBase, Matcher]:
+    """Loaded once for the whole run: both are read-only."""
+    kb = KnowledgeBase()
+    return kb, Matcher(kb)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Seen:
+    """What a user sees of one answer: plain texts and button labels."""
+
+    outcome: Outcome
+    texts: list[str] = field(default_factory=list)
+    buttons: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
+
+    @property
+    def intent(self) -> str | None:
+        return self.outcome.intent
+
+
+class Conversation:
+    """One speaker talking to the real core; buttons pressed by label like a person."""
+
+    def __init__(
+        self, assistant: Assistant, login: str | None, key: str | None = None, private: bool = True
+    ) -> None:
+        self.assistant = assistant
+        self.login = login
+        self.key = key or f"test:{login or 'public'}"
+        self.private = private
+        self.last: Outcome | None = None
+
+    def _send(self, **kwargs: object) -> Seen:
+        incoming = Incoming(self.key, self.key, private_chat=self.private, **kwargs)  # type: ignore[arg-type]
+        outcome = self.assistant.handle(incoming, login=self.login)
+        self.last = outcome
+        return Seen(
+            outcome,
+            [html_to_text(r.text) for r in outcome.replies],
+            [b.label for r in outcome.replies for b in r.buttons],
+        )
+
+    def say(self, text: str) -> Seen:
+        return self._send(text=text)
+
+    def button_id(self, label: str) -> str:
+        assert self.last is not None
+        for reply in self.last.replies:
+            for button in reply.buttons:
+                if button.label == label:
+                    return button.id
+        raise AssertionError(
+            f"no button {label!r} in {[b.label for r in self.last.replies for b in r.buttons]}"
+        )
+
+    def press(self, label: str) -> Seen:
+        return self._send(press=self.button_id(label))
+
+    def press_id(self, button_id: str) -> Seen:
+        return self._send(press=button_id)
+
+
+@cache
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used for these tests, or None when it can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg n'est pas installé"
+    try:
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2):
+            return None
+    except psycopg.Error as error:
+        return f"PostgreSQL injoignable à {PG_URL} : {str(error).strip().splitlines()[0]}"
