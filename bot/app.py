@@ -3,9 +3,12 @@ the assistant."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bot.core.assistant import Assistant
+from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store
 
@@ -25,3 +28,20 @@ def open_store(settings: HasDatabaseUrl) -> Store:
     if store.is_empty():
         import_school(store, DEMO_SCHOOL)
     return store
+
+
+@dataclass
+class App:
+    """What a running front end needs: the store and the assistant built on it."""
+
+    store: Store
+    assistant: Assistant
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def start(settings: Settings) -> App:
+    """Open the store from the settings and build the assistant on it."""
+    store = open_store(settings)
+    return App(store, Assistant.create(settings, store))

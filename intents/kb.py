@@ -44,9 +44,19 @@ class Entry:
     source: Path | None = None
 
 
+def escape(text: str) -> str:
+    """The one HTML escape for Telegram text (quotes need none outside attributes)."""
+    return html.escape(text, quote=False)
+
+
+def school_year_start(today: date) -> int:
+    """The calendar year in which the current school year began (it starts in September)."""
+    return today.year if today.month >= 9 else today.year - 1
+
+
 def school_year_context(today: date) -> dict[str, str]:
     """Years the answers speak of, from today's date (the document said 2023-2024)."""
-    current_start = today.year if today.month >= 9 else today.year - 1
+    current_start = school_year_start(today)
     # Until the end of October the rentrée just happened; later, the next one is meant.
     rentree = today.year if today.month <= 10 else today.year + 1
     return {
