@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from intents.domain import Role
 from intents.registry import registry
-from intents.turn import Choice, Response, Say, Turn
+from intents.turn import Choice, Response, RunIntent, Say, SchoolTurn, Turn
 
 OFFER_LABEL = "Je peux le faire pour vous"
+# What each role may ask the assistant to do for its school, listed by /aide.
+_HELP_KINDS = {Role.DIRECTOR: {"action", "query"}, Role.ERUN: {"query"}}
 
 
 @registry.kind("faq")
@@ -16,7 +19,7 @@ def answer_from_knowledge(turn: Turn) -> Response:
     choices = turn.see_also(entry.related)
     action = _action_offered(turn)
     if action is not None:
-        choices.insert(0, Choice(OFFER_LABEL, {"intent": action}))
+        choices.insert(0, Choice(OFFER_LABEL, RunIntent(action)))
     return Response([Say(turn.render(turn.intent), choices)])
 
 
@@ -24,8 +27,8 @@ def answer_from_knowledge(turn: Turn) -> Response:
 def help_text(turn: Turn) -> Response:
     """Explique ce que l'assistant sait faire, et à la direction ce qu'il peut faire pour elle."""
     response = answer_from_knowledge(turn)
-    if turn.speaker.role in ("director", "erun") and turn.private_chat:
-        allowed = {"director": {"action", "query"}, "erun": {"query"}}[turn.speaker.role]
+    allowed = _HELP_KINDS.get(turn.speaker.role)
+    if allowed and turn.private_chat:
         lines = [f"• {spec.doc}" for spec in registry.specs() if spec.kind in allowed and spec.doc]
         response.says.append(
             Say("<b>Pour votre école</b> (demandez-le avec vos mots) :\n" + "\n".join(lines))
@@ -35,8 +38,8 @@ def help_text(turn: Turn) -> Response:
 
 def _action_offered(turn: Turn) -> str | None:
     """The action matching a how-to, offered to a director who can do it here."""
-    if turn.directory is None or not turn.private_chat:
+    if not isinstance(turn, SchoolTurn) or not turn.private_chat:
         return None
-    if turn.structure_id not in turn.speaker.structures or turn.speaker.role != "director":
+    if turn.speaker.role != Role.DIRECTOR or turn.structure_id not in turn.speaker.structures:
         return None
     return turn.kb.action_for_howto.get(turn.intent)

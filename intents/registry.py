@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from intents.turn import Response, Turn
+    from intents.turn import Response, SchoolTurn, SlotValue
 
 
 class Permission(StrEnum):
@@ -19,8 +19,10 @@ class Permission(StrEnum):
     CHANGE_SCHOOL = "change_school"
 
 
-Handler = Callable[["Turn"], "Response"]
-Executor = Callable[["Turn", dict[str, Any]], "Response"]
+# A handler takes a Turn, or a SchoolTurn when its permission is about a school: the core
+# builds the turn that the permission promises.
+Handler = Callable[[Any], "Response"]
+Executor = Callable[["SchoolTurn", dict[str, "SlotValue"]], "Response"]
 
 
 @dataclass(frozen=True)
@@ -100,4 +102,3 @@ def _doc(handler: Callable[..., Any]) -> str:
 
 
 registry = Registry()
-intent = registry.intent

@@ -1,24 +1,77 @@
-"""What a handler receives (Turn) and returns (Response), free of any transport."""
+"""What a handler receives (Turn, SchoolTurn) and returns (Response), free of any transport."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
 
-from intents.domain import Speaker
+from intents.domain import Directory, Speaker
 from intents.kb import KnowledgeBase
 
-if TYPE_CHECKING:
-    from intents.domain import Directory
+# A slot's value: one record id, or the ENT profiles named (["Relative", "Student"]).
+SlotValue = str | list[str]
+
+
+@dataclass(frozen=True)
+class SlotReading:
+    """What the messages said of one slot: a value, candidates to choose from, or words that
+    named nothing known (with the closest names)."""
+
+    value: SlotValue | None = None
+    candidates: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] = ()
+    # The words that named nothing known, when neither a value nor candidates were found.
+    query: str | None = None
+    # Typed in answer to a prompt for this slot, and named nothing the slot accepts.
+    unanswered: bool = False
+
+
+Slots = dict[str, SlotReading]
+
+
+def slot_values(slots: Slots) -> dict[str, SlotValue]:
+    """The slots that hold a value: what an evaluation or a log may show."""
+    return {name: r.value for name, r in slots.items() if r.value is not None}
+
+
+# -- button payloads: kept server side, behind an opaque id -----------------------------------
+@dataclass(frozen=True)
+class RunIntent:
+    """Run an intent (a related topic, an offer, a fix, a « Vouliez-vous dire… » choice)."""
+
+    intent: str
+    slots: Slots = field(default_factory=dict)
+    # The school an eRun picked for it.
+    structure: str | None = None
+
+
+@dataclass(frozen=True)
+class FillSlot:
+    """Answer the form that waits for this slot."""
+
+    slot: str
+    value: SlotValue
+
+
+@dataclass(frozen=True)
+class ConfirmChange:
+    pending_id: str
+
+
+@dataclass(frozen=True)
+class CancelChange:
+    pending_id: str
+
+
+ButtonPayload = RunIntent | FillSlot | ConfirmChange | CancelChange
 
 
 @dataclass(frozen=True)
 class Choice:
-    """A button before the core gives it an opaque id; payload is kept server side."""
+    """A button before the core gives it an opaque id."""
 
     label: str
-    payload: dict[str, Any]
+    payload: ButtonPayload
 
 
 @dataclass
@@ -32,7 +85,7 @@ class Proposal:
     """A change shown to the director, carried out only after « Confirmer »."""
 
     summary: str
-    args: dict[str, Any]
+    args: dict[str, SlotValue]
     targets: list[str]
 
 
@@ -59,18 +112,29 @@ class Turn:
     text: str
     intent: str
     confidence: float
-    entities: dict[str, Any]
+    slots: Slots
     kb: KnowledgeBase
     today: date
     now: datetime
-    directory: Directory | None = None
-    structure_id: str | None = None
-    private_chat: bool = True
+    private_chat: bool
+
+    def value(self, slot: str) -> SlotValue | None:
+        reading = self.slots.get(slot)
+        return reading.value if reading else None
+
+    def reading(self, slot: str) -> SlotReading:
+        return self.slots.get(slot) or SlotReading()
 
     def render(self, intent_id: str, **extra: object) -> str:
         return self.kb.render(intent_id, self.today, **extra)
 
     def see_also(self, intent_ids: list[str]) -> list[Choice]:
-        return [
-            Choice(self.kb.title(i), {"intent": i}) for i in intent_ids if i in self.kb.entries
-        ]
+        return [Choice(self.kb.title(i), RunIntent(i)) for i in intent_ids if i in self.kb.entries]
+
+
+@dataclass
+class SchoolTurn(Turn):
+    """A turn about one school the speaker may read or change: never without its directory."""
+
+    directory: Directory
+    structure_id: str

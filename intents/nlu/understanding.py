@@ -12,6 +12,7 @@ from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold
 from intents.registry import registry
+from intents.turn import SlotReading, Slots, SlotValue, slot_values
 
 if TYPE_CHECKING:
     from intents.domain import Directory
@@ -26,22 +27,20 @@ _CLAUSES = re.compile(
 
 
 @dataclass
-class Entities:
-    public: dict[str, Any] = field(default_factory=dict)
-    internal: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Understanding:
     intent: str
     confidence: float
-    entities: dict[str, Any]
-    entities_internal: dict[str, Any]
+    slots: Slots
     alternatives: list[tuple[str, float]]
     analysis: Analysis | None = None
     ambiguous: bool = False
     choices: list[str] = field(default_factory=list)
     secondary: str | None = None
+
+    @property
+    def entities(self) -> dict[str, SlotValue]:
+        """The slot values found: what the evaluation and the logs show."""
+        return slot_values(self.slots)
 
 
 class Understander:
@@ -156,12 +155,10 @@ class Understander:
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
         ][:3]
-        entities = Entities()
+        slots: Slots = {}
         if intent in self.kb.intents and self.kb.intents[intent].kind == "action":
-            entities = self.entities_for(intent, text, directory, structure_id)
-        u = Understanding(
-            intent, confidence, entities.public, entities.internal, alternatives, analysis
-        )
+            slots = self.slots_for(intent, text, directory, structure_id)
+        u = Understanding(intent, confidence, slots, alternatives, analysis)
         if intent != OUT_OF_SCOPE:
             self._check_margin(u, analysis)
             u.secondary = self._second_question(text, intent)
@@ -203,44 +200,38 @@ class Understander:
         return None
 
     # -- entities --------------------------------------------------------------------------
-    def entities_for(
+    def slots_for(
         self, intent: str, text: str, directory: Directory | None, structure_id: str | None
-    ) -> Entities:
-        result = Entities()
-        # The slots an action reads are those its handler declared (intents/admin.py).
-        spec = registry.spec(intent, "action")
+    ) -> Slots:
+        """What the message says of each slot the intent's handler declared."""
+        slots: Slots = {}
+        spec = registry.spec(intent, intent.split(".", 1)[0])
         for slot in spec.slots if spec else ():
             if slot == "profiles":
                 profiles = self.reader.profiles(text)
                 if profiles:
-                    result.public["profiles"] = profiles
-                    result.internal["profiles"] = profiles
+                    slots["profiles"] = SlotReading(value=profiles)
                 continue
             if directory is None or structure_id is None:
                 continue
-            resolution = self.resolve(slot, text, directory, structure_id, intent)
-            _store(result, slot, resolution, text)
-        return result
+            slots[slot] = _reading(self.resolve(slot, text, directory, structure_id), text)
+        return slots
 
     def fill_slot(
         self, slot: str, text: str, directory: Directory | None, structure_id: str | None
-    ) -> dict[str, Any] | None:
+    ) -> SlotReading | None:
         """The value of one awaited slot read from a follow-up message, if it names one."""
         if slot == "profiles":
             profiles = self.reader.profiles(text)
-            return {"profiles": profiles} if profiles else None
+            return SlotReading(value=profiles) if profiles else None
         if directory is None or structure_id is None:
             return None
-        resolution = self.resolve(slot, text, directory, structure_id, None)
+        resolution = self.resolve(slot, text, directory, structure_id)
         if resolution.value is None and not resolution.candidates:
             return None
-        found = Entities()
-        _store(found, slot, resolution, text)
-        return found.internal
+        return _reading(resolution, text)
 
-    def resolve(
-        self, slot: str, text: str, directory: Directory, structure_id: str, intent: str | None
-    ) -> Resolution:
+    def resolve(self, slot: str, text: str, directory: Directory, structure_id: str) -> Resolution:
         if slot == "teacher":
             teachers = self._read(directory, "teachers", structure_id)
             found = self.reader.person(_without_class_words(text), teachers)
@@ -267,15 +258,12 @@ class Understander:
         return Resolution()
 
 
-def _store(result: Entities, slot: str, resolution: Resolution, text: str) -> None:
+def _reading(resolution: Resolution, text: str) -> SlotReading:
     if resolution.value is not None:
-        result.public[slot] = resolution.value
-        result.internal[slot] = resolution.value
-    elif resolution.candidates:
-        result.internal[f"{slot}_candidates"] = resolution.candidates
-    else:
-        result.internal[f"{slot}_suggestions"] = resolution.suggestions
-        result.internal[f"{slot}_query"] = text
+        return SlotReading(value=resolution.value)
+    if resolution.candidates:
+        return SlotReading(candidates=tuple(resolution.candidates))
+    return SlotReading(suggestions=tuple(resolution.suggestions), query=text)
 
 
 _CLASS_WORDS = re.compile(r"\b(?:cp|ce1|ce2|cm1|cm2|tps|ps|ms|gs)\b(?:\s+[ab]\b)?", re.I)

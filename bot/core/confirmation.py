@@ -1,0 +1,109 @@
+"""« Confirmer » and « Annuler »: a pending change runs at most once, after rights are
+checked again, in one transaction with its audit entry."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.core.messages import Outcome
+from bot.core.rights import Verdict, may
+from bot.core.session import Session
+from bot.core.state import PendingChange
+from intents.handlers import registry
+from intents.registry import Permission
+from intents.turn import Say
+
+log = logging.getLogger(__name__)
+
+PENDING_LIFETIME = timedelta(minutes=10)
+
+
+def _said(session: Session, text: str) -> Outcome:
+    """A reply that replaces the message whose button was pressed."""
+    return session.outcome([Say(text)], edits=True)
+
+
+def confirm(session: Session, pending_id: str) -> Outcome:
+    """Carry out the pending change, if it is still the one shown and still allowed."""
+    pending = session.state.pending
+    if pending is None or pending.id != pending_id:
+        session.intent = "confirmation.stale"
+        return _said(
+            session,
+            "Cette demande n'est plus en attente : elle a déjà été traitée, annulée ou "
+            "remplacée. Rien de plus n'a été modifié.",
+        )
+    # Forget it first and save: a second press finds nothing, so the change runs at most once.
+    session.state.pending = None
+    session.services.conversations.put(session.incoming.speaker_key, session.state.to_json())
+    intent = pending.intent
+    session.intent, session.confidence = intent, 1.0
+    if session.now - pending.at > PENDING_LIFETIME:
+        _audit(session, pending, "expired", "confirmation après 10 minutes")
+        return _said(
+            session,
+            "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. Redemandez-la "
+            "si besoin.",
+        )
+    # Rights are checked again at execution: a link may have been revoked meanwhile.
+    session.speaker = session.engine.identities.speaker(
+        session.incoming.speaker_key, session.login, fresh=True
+    )
+    spec = registry.spec(intent, "action")
+    executor = registry.executor_for(intent)
+    permission = spec.permission if spec else Permission.CHANGE_SCHOOL
+    verdict = may(session.speaker, permission, pending.structure, session.incoming.private_chat)
+    if spec is None or executor is None or verdict != Verdict.ALLOWED:
+        _audit(session, pending, "refused", "droits insuffisants à l'exécution")
+        return _said(
+            session,
+            "Vous n'avez plus les droits pour faire cette modification : rien n'a été modifié.",
+        )
+    turn = session.school_turn(intent, "", {}, pending.structure)
+    try:
+        with session.services.transaction():
+            response = executor(turn, pending.args)
+    except Exception:
+        log.exception("change %s failed and was rolled back", intent)
+        _audit(session, pending, "failed", "erreur technique, annulé")
+        return _said(
+            session,
+            "La modification a échoué à cause d'un problème technique : rien n'a été modifié. "
+            "Réessayez plus tard ou contactez votre eRun.",
+        )
+    session.engine.understander.forget_roster()
+    targets = response.targets or pending.targets
+    if response.refusal:
+        _audit(session, pending, "refused", response.refusal, targets)
+    else:
+        _audit(session, pending, "done", response.says[0].text if response.says else "", targets)
+    return session.outcome(response, edits=True)
+
+
+def cancel(session: Session, pending_id: str) -> Outcome:
+    """Drop the pending change (« Annuler »)."""
+    pending = session.state.pending
+    session.intent = "confirmation.cancel"
+    if pending is None or pending.id != pending_id:
+        return _said(session, "Cette demande n'est plus en attente.")
+    withdraw(session, pending)
+    return _said(session, "C'est annulé : rien n'a été modifié.")
+
+
+def withdraw(session: Session, pending: PendingChange) -> None:
+    """The user gave up the pending change: forget it, and say so in the audit."""
+    session.state.pending = None
+    _audit(session, pending, "cancelled", "annulé par l'utilisateur")
+
+
+def _audit(
+    session: Session,
+    pending: PendingChange,
+    outcome: str,
+    detail: str,
+    targets: list[str] | None = None,
+) -> None:
+    session.audit(
+        pending.intent, targets or pending.targets, outcome, detail, structure=pending.structure
+    )

@@ -1,0 +1,189 @@
+"""From an understood message to the handler's reply: rights, forms and proposals."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from bot.core.messages import Outcome
+from bot.core.rights import Verdict, may
+from bot.core.session import Session
+from bot.core.state import Form, PendingChange
+from intents.domain import Role
+from intents.handlers import registry
+from intents.nlu.matcher import OUT_OF_SCOPE, Analysis
+from intents.nlu.understanding import Understanding
+from intents.registry import Permission
+from intents.turn import (
+    CancelChange,
+    Choice,
+    ConfirmChange,
+    Response,
+    RunIntent,
+    Say,
+    Slots,
+)
+
+CONFIRM_LABEL = "Confirmer"
+CANCEL_LABEL = "Annuler"
+LINK_HINT = (
+    "Pour que l'assistant agisse sur l'annuaire de votre école, la direction demande un code à "
+    "son eRun puis l'envoie ici en privé : <code>/connexion CODE</code>."
+)
+FALLBACK_TOPICS = ("educonnect.activate", "educonnect.forgot_credentials", "accounts.rentree")
+
+
+def understood(session: Session, text: str) -> Outcome:
+    """A typed message read on its own: intent, slots, then the handler."""
+    speaker = session.speaker
+    if speaker.role == Role.ERUN and len(speaker.structures) > 1:
+        session.chosen_structure = session.school_named(text)
+    structure = session.structure_id() if speaker.role in (Role.DIRECTOR, Role.ERUN) else None
+    u = session.engine.understander.understand(
+        text, session.services.directory if structure else None, structure
+    )
+    session.intent, session.confidence = u.intent, u.confidence
+    session.entities = u.entities
+    if u.intent == OUT_OF_SCOPE:
+        return out_of_scope(session, u.analysis)
+    if u.ambiguous:
+        return did_you_mean(session, u)
+    outcome = run_intent(session, u.intent, text, u.slots)
+    if u.secondary and outcome.replies:
+        extra = session.buttons_for(
+            [Choice(f"Et aussi : {session.kb.title(u.secondary)}", RunIntent(u.secondary))]
+        )
+        outcome.replies[-1].buttons = extra + outcome.replies[-1].buttons
+    return outcome
+
+
+def run_intent(session: Session, intent: str, text: str, slots: Slots) -> Outcome:
+    """Check the speaker's rights once, then run the handler of that intent."""
+    session.intent = intent
+    info = session.kb.intents.get(intent)
+    spec = registry.spec(intent, info.kind if info else "faq")
+    if spec is None:
+        return out_of_scope(session, None)
+    structure = session.structure_id()
+    verdict = may(session.speaker, spec.permission, structure, session.incoming.private_chat)
+    if verdict != Verdict.ALLOWED:
+        return denial(session, verdict, spec.permission, intent)
+    if (
+        spec.permission == Permission.READ_SCHOOL
+        and session.speaker.role == Role.ERUN
+        and len(session.speaker.structures) > 1
+        and session.chosen_structure is None
+    ):
+        return which_school(session, intent)
+    response = spec.handler(session.turn(intent, text, slots))
+    return after_handler(session, intent, slots, response)
+
+
+def after_handler(session: Session, intent: str, slots: Slots, response: Response) -> Outcome:
+    state = session.state
+    if response.awaiting:
+        # What earlier messages named stays; words that named nothing are not carried over.
+        kept = {name: replace(r, query=None) for name, r in slots.items()}
+        state.form = Form(intent, response.awaiting, kept, session.now)
+    else:
+        state.form = None
+    if response.refusal:
+        session.audit(intent, response.targets, "refused", response.refusal)
+    if response.proposal is not None:
+        return propose(session, intent, response)
+    if session.kb.entries.get(intent) and session.kb.entries[intent].answer:
+        state.last_topic = intent
+    return session.outcome(response)
+
+
+def propose(session: Session, intent: str, response: Response) -> Outcome:
+    """Show the change and keep it pending until « Confirmer »."""
+    proposal = response.proposal
+    structure = session.structure_id()
+    assert proposal is not None and structure is not None
+    pending_id = secrets.token_hex(4)
+    session.state.pending = PendingChange(
+        pending_id, intent, proposal.args, proposal.targets, structure, session.now
+    )
+    says = list(response.says)
+    says.append(
+        Say(
+            proposal.summary + "\n\n<i>Je n'applique rien sans votre confirmation "
+            "(valable 10 minutes).</i>",
+            [
+                Choice(CONFIRM_LABEL, ConfirmChange(pending_id)),
+                Choice(CANCEL_LABEL, CancelChange(pending_id)),
+            ],
+        )
+    )
+    return session.outcome(says)
+
+
+def denial(session: Session, verdict: Verdict, permission: Permission, intent: str) -> Outcome:
+    """Why the speaker cannot do this here, and how it is done."""
+    role = session.speaker.role
+    if verdict == Verdict.PRIVATE_ONLY:
+        return session.text(
+            "Pour agir sur l'annuaire de l'école, écrivez-moi en message privé : je "
+            "n'effectue ni ne confirme aucune modification dans un groupe."
+        )
+    if role == Role.ERUN and permission == Permission.CHANGE_SCHOOL:
+        lead = (
+            "En tant qu'eRun, vous pouvez consulter l'état des écoles de votre "
+            "circonscription ; les modifications de l'annuaire sont faites par la direction "
+            "de l'école."
+        )
+    elif role == Role.DIRECTOR:
+        lead = "Cette action n'est pas possible depuis votre compte."
+    else:
+        lead = (
+            "Seule la direction de l'école peut faire cette action, depuis la console "
+            "d'administration de l'ENT ou ici après avoir relié son compte. Voici comment "
+            "faire :"
+        )
+    session.audit(intent, [], "refused", f"droits insuffisants ({role})")
+    says = [Say(lead)]
+    entry = session.kb.entries.get(intent)
+    howto = entry.howto if entry else None
+    if howto and howto in session.kb.entries:
+        turn = session.turn(howto, "", {})
+        says.append(Say(turn.render(howto), turn.see_also(session.kb.entries[howto].related)))
+    if role not in (Role.DIRECTOR, Role.ERUN):
+        says.append(Say(LINK_HINT))
+    return session.outcome(says)
+
+
+def which_school(session: Session, intent: str) -> Outcome:
+    """An eRun follows several schools: ask which one, with a button each."""
+    choices = []
+    for structure_id in session.speaker.structures[:8]:
+        structure = session.services.directory.structure(structure_id)
+        label = structure.name if structure else structure_id
+        choices.append(Choice(label, RunIntent(intent, structure=structure_id)))
+    return session.text("Pour quelle école de votre circonscription ?", choices)
+
+
+def out_of_scope(session: Session, analysis: Analysis | None) -> Outcome:
+    session.intent = OUT_OF_SCOPE
+    entries = session.kb.entries
+    nearest: list[str] = []
+    if analysis is not None:
+        nearest = [
+            c.intent for c in analysis.ranking if c.intent in entries and entries[c.intent].answer
+        ][:3]
+    for default in FALLBACK_TOPICS:
+        if default not in nearest and len(nearest) < 3:
+            nearest.append(default)
+    choices = [Choice(session.kb.title(i), RunIntent(i)) for i in nearest]
+    return session.text(
+        "Désolé, je ne sais pas répondre à cette question : je connais les questions de "
+        "rentrée sur l'ENT ONE (EduConnect, comptes, données et partages, actions de la "
+        "direction). Peut-être l'un de ces sujets ?\n\n"
+        "Il vous reste des questions ? Contactez votre eRun de circonscription.",
+        choices,
+    )
+
+
+def did_you_mean(session: Session, u: Understanding) -> Outcome:
+    choices = [Choice(session.kb.title(c), RunIntent(c, u.slots)) for c in u.choices]
+    return session.text("Vouliez-vous dire…", choices)

@@ -1,0 +1,158 @@
+"""The handling of one incoming message: who, the conversation state, and the reply builders."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.core.identity import Identities
+from bot.core.messages import Button, Incoming, Outcome, Reply
+from bot.core.services import Services
+from bot.core.state import ConversationState, StoredButton
+from intents.domain import Speaker
+from intents.kb import KnowledgeBase, html_to_text
+from intents.nlu.normalize import fold
+from intents.nlu.understanding import Understander
+from intents.turn import Choice, Response, Say, SchoolTurn, Slots, SlotValue, Turn
+
+# Words of a school's name that do not tell one school from another.
+SCHOOL_WORDS = {
+    "ecole",
+    "primaire",
+    "elementaire",
+    "maternelle",
+    "groupe",
+    "scolaire",
+    "les",
+    "des",
+    "rpi",
+}
+
+
+def owner_tag(speaker_key: str) -> str:
+    """The prefix of a speaker's button ids: a press by someone else is told apart."""
+    return hashlib.sha256(speaker_key.encode()).hexdigest()[:6]
+
+
+@dataclass
+class Engine:
+    """The long-lived parts a session works with."""
+
+    services: Services
+    kb: KnowledgeBase
+    understander: Understander
+    identities: Identities
+
+
+@dataclass
+class Session:
+    """One message being handled; its state is written back once it is answered."""
+
+    engine: Engine
+    incoming: Incoming
+    speaker: Speaker
+    state: ConversationState
+    now: datetime
+    # The login a trusted transport (the console) asserts, kept for re-checks.
+    login: str | None = None
+    intent: str | None = None
+    confidence: float = 0.0
+    entities: dict[str, SlotValue] = field(default_factory=dict)
+    chosen_structure: str | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.engine.services
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.engine.kb
+
+    # -- replies ---------------------------------------------------------------------------
+    def outcome(self, response: Response | list[Say], *, edits: bool = False) -> Outcome:
+        says = response.says if isinstance(response, Response) else response
+        replies = [Reply(say.text, self.buttons_for(say.choices)) for say in says]
+        if edits and replies:
+            replies[0].edits_pressed = True
+        return Outcome(replies, self.intent, self.confidence, dict(self.entities))
+
+    def text(self, text: str, choices: list[Choice] | None = None) -> Outcome:
+        return self.outcome([Say(text, choices or [])])
+
+    def buttons_for(self, choices: list[Choice]) -> list[Button]:
+        """Opaque ids for the choices; what they do stays in the conversation state."""
+        tag = owner_tag(self.incoming.speaker_key)
+        buttons = []
+        for choice in choices:
+            button_id = f"{tag}.{secrets.token_urlsafe(8)}"
+            self.state.keep_button(button_id, StoredButton(choice.label, choice.payload))
+            buttons.append(Button(choice.label, button_id))
+        if buttons:
+            self.state.last_buttons = [b.id for b in buttons]
+        return buttons
+
+    # -- the school acted on ---------------------------------------------------------------
+    def structure_id(self) -> str | None:
+        """The school acted on: the one chosen or named (eRun), else the speaker's first."""
+        if self.chosen_structure in self.speaker.structures:
+            return self.chosen_structure
+        return self.speaker.structures[0] if self.speaker.structures else None
+
+    def school_named(self, text: str) -> str | None:
+        """The speaker's school that the message names (« l'école Les Tilleuls », its UAI)."""
+        words = set(fold(text).split())
+        found = []
+        for structure_id in self.speaker.structures:
+            structure = self.services.directory.structure(structure_id)
+            if structure is None:
+                continue
+            distinctive = {w for w in fold(structure.name).split() if len(w) >= 3} - SCHOOL_WORDS
+            if structure_id.lower() in words or (distinctive and distinctive <= words):
+                found.append(structure_id)
+        return found[0] if len(found) == 1 else None
+
+    def turn(self, intent: str, text: str, slots: Slots, structure: str | None = None) -> Turn:
+        """The handler's view of this message: a SchoolTurn when a school is acted on."""
+        structure = structure or self.structure_id()
+        common = dict(
+            speaker=self.speaker,
+            text=text,
+            intent=intent,
+            confidence=self.confidence,
+            slots=slots,
+            kb=self.kb,
+            today=self.now.date(),
+            now=self.now,
+            private_chat=self.incoming.private_chat,
+        )
+        if structure is None:
+            return Turn(**common)  # type: ignore[arg-type]
+        return SchoolTurn(  # type: ignore[arg-type]
+            **common, directory=self.services.directory, structure_id=structure
+        )
+
+    def school_turn(self, intent: str, text: str, slots: Slots, structure: str) -> SchoolTurn:
+        turn = self.turn(intent, text, slots, structure)
+        assert isinstance(turn, SchoolTurn)
+        return turn
+
+    # -- audit -----------------------------------------------------------------------------
+    def audit(
+        self,
+        action: str,
+        targets: list[str],
+        outcome: str,
+        detail: str,
+        structure: str | None = None,
+    ) -> None:
+        self.services.audit.record(
+            who=self.speaker.login or self.speaker.key,
+            action=action,
+            targets=targets,
+            outcome=outcome,
+            detail=html_to_text(detail)[:500],
+            structure_id=structure or self.structure_id(),
+            at=self.now,
+        )

@@ -1,0 +1,241 @@
+"""A speaker's conversation state, typed, and its one serialisation to and from the database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.core.commands import Menu
+from intents.turn import (
+    ButtonPayload,
+    CancelChange,
+    ConfirmChange,
+    FillSlot,
+    RunIntent,
+    SlotReading,
+    Slots,
+    SlotValue,
+)
+
+log = logging.getLogger(__name__)
+
+# Only the most recent buttons stay valid; older ones answer "expired".
+BUTTONS_KEPT = 40
+
+
+@dataclass
+class PendingChange:
+    """A change proposed to the director, waiting for « Confirmer »."""
+
+    id: str
+    intent: str
+    args: dict[str, SlotValue]
+    targets: list[str]
+    structure: str
+    at: datetime
+
+
+@dataclass
+class Form:
+    """An action waiting for one slot, with what earlier messages already said."""
+
+    intent: str
+    awaiting: str
+    slots: Slots
+    at: datetime
+
+
+@dataclass
+class StoredButton:
+    label: str
+    payload: ButtonPayload
+
+
+@dataclass
+class ConversationState:
+    """Everything the assistant remembers of one speaker between two messages."""
+
+    pending: PendingChange | None = None
+    form: Form | None = None
+    # Opaque button id → what it does; insertion order is age.
+    buttons: dict[str, StoredButton] = field(default_factory=dict)
+    # The ids of the buttons of the latest reply that had some.
+    last_buttons: list[str] = field(default_factory=list)
+    menu: Menu = Menu.PUBLIC
+    # The last topic answered, for follow-ups.
+    last_topic: str | None = None
+
+    def button(self, pressed: str) -> StoredButton | None:
+        """The button pressed, by its opaque id, or by the label of one of the latest buttons
+        (a person types « Confirmer »; a script replays a conversation by labels)."""
+        found = self.buttons.get(pressed)
+        if found is not None:
+            return found
+        wanted = pressed.strip().casefold()
+        for button_id in self.last_buttons:
+            candidate = self.buttons.get(button_id)
+            if candidate is not None and candidate.label.casefold() == wanted:
+                return candidate
+        return None
+
+    def keep_button(self, button_id: str, button: StoredButton) -> None:
+        self.buttons[button_id] = button
+        while len(self.buttons) > BUTTONS_KEPT:
+            self.buttons.pop(next(iter(self.buttons)))
+
+    # -- serialisation: the only place that knows the stored shape --------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pending": _pending_out(self.pending) if self.pending else None,
+            "form": _form_out(self.form) if self.form else None,
+            "buttons": {
+                i: {"label": b.label, "payload": _payload_out(b.payload)}
+                for i, b in self.buttons.items()
+            },
+            "last_buttons": self.last_buttons,
+            "menu": self.menu.value,
+            "last_topic": self.last_topic,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConversationState:
+        """The stored state; a part that cannot be read (older format, damage) is dropped."""
+        state = cls()
+        for name, read in (
+            ("pending", _read_pending),
+            ("form", _read_form),
+            ("buttons", _read_buttons),
+            ("last_buttons", _read_ids),
+            ("menu", Menu),
+            ("last_topic", _read_optional_str),
+        ):
+            if data.get(name) is None:
+                continue
+            try:
+                setattr(state, name, read(data[name]))
+            except (KeyError, TypeError, ValueError):
+                log.warning("dropped an unreadable %s from a stored conversation", name)
+        return state
+
+
+def _pending_out(pending: PendingChange) -> dict[str, Any]:
+    return {
+        "id": pending.id,
+        "intent": pending.intent,
+        "args": pending.args,
+        "targets": pending.targets,
+        "structure": pending.structure,
+        "at": pending.at.isoformat(),
+    }
+
+
+def _read_pending(data: dict[str, Any]) -> PendingChange:
+    return PendingChange(
+        id=str(data["id"]),
+        intent=str(data["intent"]),
+        args={str(k): _read_value(v) for k, v in dict(data["args"]).items()},
+        targets=_read_ids(data["targets"]),
+        structure=str(data["structure"]),
+        at=datetime.fromisoformat(data["at"]),
+    )
+
+
+def _form_out(form: Form) -> dict[str, Any]:
+    return {
+        "intent": form.intent,
+        "awaiting": form.awaiting,
+        "slots": _slots_out(form.slots),
+        "at": form.at.isoformat(),
+    }
+
+
+def _read_form(data: dict[str, Any]) -> Form:
+    return Form(
+        intent=str(data["intent"]),
+        awaiting=str(data["awaiting"]),
+        slots=_read_slots(data["slots"]),
+        at=datetime.fromisoformat(data["at"]),
+    )
+
+
+def _slots_out(slots: Slots) -> dict[str, Any]:
+    return {
+        name: {
+            "value": r.value,
+            "candidates": list(r.candidates),
+            "suggestions": list(r.suggestions),
+            "query": r.query,
+            "unanswered": r.unanswered,
+        }
+        for name, r in slots.items()
+    }
+
+
+def _read_slots(data: dict[str, Any]) -> Slots:
+    return {
+        str(name): SlotReading(
+            value=None if r.get("value") is None else _read_value(r["value"]),
+            candidates=tuple(_read_ids(r.get("candidates", []))),
+            suggestions=tuple(_read_ids(r.get("suggestions", []))),
+            query=_read_optional_str(r.get("query")),
+            unanswered=bool(r.get("unanswered", False)),
+        )
+        for name, r in dict(data).items()
+    }
+
+
+def _payload_out(payload: ButtonPayload) -> dict[str, Any]:
+    match payload:
+        case RunIntent(intent, slots, structure):
+            return {
+                "run": intent,
+                "slots": _slots_out(slots),
+                "structure": structure,
+            }
+        case FillSlot(slot, value):
+            return {"fill": slot, "value": value}
+        case ConfirmChange(pending_id):
+            return {"confirm": pending_id}
+        case CancelChange(pending_id):
+            return {"cancel": pending_id}
+
+
+def _read_payload(data: dict[str, Any]) -> ButtonPayload:
+    if "run" in data:
+        return RunIntent(
+            str(data["run"]),
+            _read_slots(data.get("slots") or {}),
+            _read_optional_str(data.get("structure")),
+        )
+    if "fill" in data:
+        return FillSlot(str(data["fill"]), _read_value(data["value"]))
+    if "confirm" in data:
+        return ConfirmChange(str(data["confirm"]))
+    if "cancel" in data:
+        return CancelChange(str(data["cancel"]))
+    raise ValueError("unknown button payload")
+
+
+def _read_buttons(data: dict[str, Any]) -> dict[str, StoredButton]:
+    return {
+        str(i): StoredButton(str(b["label"]), _read_payload(b["payload"]))
+        for i, b in dict(data).items()
+    }
+
+
+def _read_value(value: Any) -> SlotValue:
+    if isinstance(value, str):
+        return value
+    return _read_ids(value)
+
+
+def _read_ids(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
+    return [str(v) for v in value]
+
+
+def _read_optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,139 @@
+"""Clean-up of the year change: manual groups and manual accounts."""
+
+from __future__ import annotations
+
+from intents.admin.common import MANUAL_GROUP, arg, ask_slot, is_gar_group, person_slot
+from intents.domain import Group, User
+from intents.kb import escape
+from intents.registry import Permission, registry
+from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
+
+
+def _group_refusal(group: Group) -> str | None:
+    if is_gar_group(group.name):
+        return (
+            f"Je ne supprime pas le groupe <b>{escape(group.name)}</b> : c'est lui qui donne aux "
+            "enseignants l'accès à l'affectation des ressources du GAR, et le document de "
+            "l'académie demande de ne surtout pas le supprimer."
+        )
+    if group.type != MANUAL_GROUP:
+        return (
+            f"Je ne peux pas supprimer <b>{escape(group.name)}</b> : c'est un groupe automatique, "
+            "créé par l'alimentation de l'annuaire. Seuls les groupes manuels se suppriment."
+        )
+    return None
+
+
+@registry.intent(
+    "action.delete_group", kind="action", permission=Permission.CHANGE_SCHOOL, slots=("group",)
+)
+def delete_group(turn: SchoolTurn) -> Response:
+    """Supprime un groupe manuel de l'école (jamais « Resp-Affect-GAR »)."""
+    groups = {g.id: g for g in turn.directory.groups(turn.structure_id)}
+    group_id = turn.value("group")
+    group = groups.get(group_id) if isinstance(group_id, str) else None
+    if group is None:
+        candidates = [groups[g] for g in turn.reading("group").candidates if g in groups]
+        manual = [
+            g for g in groups.values() if g.type == MANUAL_GROUP and not is_gar_group(g.name)
+        ]
+        if candidates:
+            return ask_slot(
+                "group",
+                "Plusieurs groupes correspondent. Lequel ?",
+                [(g.name, g.id) for g in candidates],
+            )
+        lead = "Je ne trouve pas ce groupe. " if turn.reading("group").unanswered else ""
+        return ask_slot(
+            "group",
+            f"{lead}Quel groupe supprimer ? Groupes manuels de l'école :",
+            [(g.name, g.id) for g in manual],
+        )
+    refusal = _group_refusal(group)
+    if refusal:
+        return Response([Say(refusal)], refusal="groupe protégé", targets=[group.id])
+    summary = (
+        f"Je vais supprimer le groupe manuel <b>{escape(group.name)}</b> "
+        f"({len(group.member_ids)} membre{'s' if len(group.member_ids) > 1 else ''}). "
+        "Les partages faits à ce groupe ne seront plus visibles de ses membres."
+    )
+    return Response([], proposal=Proposal(summary, {"group": group.id}, [group.id]))
+
+
+@registry.executor("action.delete_group")
+def execute_delete_group(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
+    group = turn.directory.group(arg(args, "group"))
+    if group is None or group.structure_id != turn.structure_id:
+        return Response([Say("Ce groupe n'existe plus : rien à faire.")], refusal="déjà supprimé")
+    refusal = _group_refusal(group)
+    if refusal:
+        return Response([Say(refusal)], refusal="groupe protégé")
+    turn.directory.delete_group(group.id)
+    return Response.text(f"✅ C'est fait : le groupe {escape(group.name)} est supprimé.")
+
+
+# -- remove a manual account -----------------------------------------------------------------
+def _account_refusal(user: User) -> str | None:
+    if not user.is_manual:
+        return (
+            f"Je ne peux pas supprimer le compte de <b>{escape(user.full_name)}</b> : il vient de "
+            "l'alimentation de l'académie (ONDE/AAF), pas d'une création manuelle. Seuls les "
+            "comptes manuels se suppriment ici."
+        )
+    if not user.is_live:
+        return f"Le compte de {escape(user.full_name)} est déjà supprimé ou pré-supprimé."
+    return None
+
+
+@registry.intent(
+    "action.remove_manual_account",
+    kind="action",
+    permission=Permission.CHANGE_SCHOOL,
+    slots=("account",),
+)
+def remove_manual_account(turn: SchoolTurn) -> Response:
+    """Supprime un compte manuel (pré-suppression s'il a déjà été activé)."""
+    everyone = {u.id: u for u in turn.directory.users(turn.structure_id)}
+    manual = {i: u for i, u in everyone.items() if u.is_manual}
+    account_id = turn.value("account")
+    chosen = everyone.get(account_id) if isinstance(account_id, str) else None
+    if chosen is None:
+        missing = person_slot(turn, "account", manual, "compte manuel", list(manual.values()))
+        if missing:
+            return missing
+        chosen = manual[str(turn.value("account"))]
+    refusal = _account_refusal(chosen)
+    if refusal:
+        return Response([Say(refusal)], refusal="compte non manuel", targets=[chosen.id])
+    if chosen.activated:
+        what = (
+            "<b>pré-supprimer</b> le compte manuel de <b>{}</b> : il a déjà été activé, il "
+            "passe donc en pré-suppression."
+        )
+    else:
+        what = (
+            "<b>supprimer</b> le compte manuel de <b>{}</b> : il n'a jamais été activé, il "
+            "est donc supprimé directement."
+        )
+    summary = "Je vais " + what.format(escape(chosen.full_name))
+    return Response([], proposal=Proposal(summary, {"account": chosen.id}, [chosen.id]))
+
+
+@registry.executor("action.remove_manual_account")
+def execute_remove_account(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
+    user = turn.directory.user(arg(args, "account"))
+    if user is None:
+        return Response([Say("Ce compte n'existe plus : rien à faire.")], refusal="disparu")
+    refusal = _account_refusal(user)
+    if refusal:
+        return Response([Say(refusal)], refusal="compte non manuel ou déjà supprimé")
+    outcome = turn.directory.remove_manual_account(user.id, turn.today)
+    if outcome == "pre_deleted":
+        return Response.text(
+            f"✅ C'est fait : le compte de {escape(user.full_name)} est <b>pré-supprimé</b> "
+            "(il avait déjà été activé)."
+        )
+    return Response.text(
+        f"✅ C'est fait : le compte de {escape(user.full_name)} est <b>supprimé</b> "
+        "(il n'avait jamais été activé)."
+    )

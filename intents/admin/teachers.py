@@ -1,0 +1,189 @@
+"""Teachers: attach to a class, detach from the school, make GAR managers."""
+
+from __future__ import annotations
+
+from intents.admin.common import (
+    GAR_GROUP,
+    MANUAL_GROUP,
+    arg,
+    ask_slot,
+    gar_state,
+    person_slot,
+    teachers_of,
+    the_school,
+)
+from intents.domain import User
+from intents.kb import escape
+from intents.registry import Permission, registry
+from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
+
+
+def _empty_class_refusal(name: str) -> str:
+    return (
+        f"Je ne peux pas rattacher d'enseignant à la classe <b>{escape(name)}</b> : elle n'a "
+        "encore aucun élève dans l'ENT. Une classe n'apparaît qu'avec au moins un élève ; pour "
+        "les « premières classes » (TPS-PS, CP, CE2 en école de niveau 2) les élèves arrivent "
+        "progressivement après la bascule ONDE. Réessayez dans quelques jours."
+    )
+
+
+@registry.intent(
+    "action.attach_teacher",
+    kind="action",
+    permission=Permission.CHANGE_SCHOOL,
+    slots=("teacher", "class"),
+)
+def attach_teacher(turn: SchoolTurn) -> Response:
+    """Rattache un enseignant de l'école à une classe (la classe doit avoir un élève)."""
+    teachers = teachers_of(turn)
+    without_class = [t for t in teachers.values() if not t.classes] or list(teachers.values())
+    missing = person_slot(turn, "teacher", teachers, "enseignant", without_class)
+    if missing:
+        return missing
+    teacher = teachers[str(turn.value("teacher"))]
+    classes = {c.id: c for c in turn.directory.classes(turn.structure_id)}
+    class_id = turn.value("class")
+    if not isinstance(class_id, str) or class_id not in classes:
+        candidates = [classes[c] for c in turn.reading("class").candidates if c in classes]
+        options = candidates or sorted(classes.values(), key=lambda c: c.name)
+        question = (
+            "Quelle classe exactement ?"
+            if candidates
+            else f"À quelle classe rattacher {escape(teacher.full_name)} ?"
+        )
+        return ask_slot("class", question, [(c.name, c.id) for c in options])
+    school_class = classes[class_id]
+    if school_class.pupil_count == 0:
+        return Response(
+            [Say(_empty_class_refusal(school_class.name))],
+            refusal="classe sans élève",
+            targets=[teacher.id, class_id],
+        )
+    if class_id in teacher.classes:
+        return Response.text(
+            f"{escape(teacher.full_name)} est déjà rattaché(e) à la classe "
+            f"{escape(school_class.name)}."
+        )
+    summary = (
+        f"Je vais rattacher <b>{escape(teacher.full_name)}</b> à la classe "
+        f"<b>{escape(school_class.name)}</b> ({school_class.pupil_count} élève"
+        f"{'s' if school_class.pupil_count > 1 else ''})."
+    )
+    return Response(
+        [],
+        proposal=Proposal(
+            summary, {"teacher": teacher.id, "class": class_id}, [teacher.id, class_id]
+        ),
+    )
+
+
+@registry.executor("action.attach_teacher")
+def execute_attach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
+    teacher = turn.directory.user(arg(args, "teacher"))
+    classes = {c.id: c for c in turn.directory.classes(turn.structure_id)}
+    school_class = classes.get(arg(args, "class"))
+    if teacher is None or not teacher.is_live or school_class is None:
+        return Response(
+            [Say("L'enseignant ou la classe n'existe plus : rien n'a été modifié.")],
+            refusal="cible disparue",
+        )
+    if school_class.pupil_count == 0:
+        return Response(
+            [Say(_empty_class_refusal(school_class.name))], refusal="classe sans élève"
+        )
+    turn.directory.attach_teacher_to_class(teacher.id, school_class.id)
+    return Response.text(
+        f"✅ C'est fait : {escape(teacher.full_name)} est rattaché(e) à la classe "
+        f"{escape(school_class.name)}."
+    )
+
+
+# -- detach a teacher ------------------------------------------------------------------------
+def _home_school_refusal(turn: SchoolTurn, teacher: User) -> str:
+    return (
+        f"Je ne peux pas détacher <b>{escape(teacher.full_name)}</b> : {the_school(turn)} est "
+        "son école de rattachement administratif. Le document de l'académie demande de ne "
+        "jamais détacher un enseignant qui a votre école comme école de rattachement "
+        "(remplaçant, PES…)."
+    )
+
+
+@registry.intent(
+    "action.detach_teacher", kind="action", permission=Permission.CHANGE_SCHOOL, slots=("teacher",)
+)
+def detach_teacher(turn: SchoolTurn) -> Response:
+    """Détache de l'école un enseignant qui l'a quittée (jamais s'il y est rattaché)."""
+    teachers = teachers_of(turn)
+    elsewhere = [t for t in teachers.values() if t.home_structure != turn.structure_id]
+    missing = person_slot(turn, "teacher", teachers, "enseignant", elsewhere)
+    if missing:
+        return missing
+    teacher = teachers[str(turn.value("teacher"))]
+    if teacher.home_structure == turn.structure_id:
+        return Response(
+            [Say(_home_school_refusal(turn, teacher))],
+            refusal="école de rattachement",
+            targets=[teacher.id],
+        )
+    classes = {c.id: c.name for c in turn.directory.classes(turn.structure_id)}
+    here = [classes[c] for c in teacher.classes if c in classes]
+    summary = (
+        f"Je vais détacher <b>{escape(teacher.full_name)}</b> de {the_school(turn)}"
+        + (f" (et de sa classe {escape(', '.join(here))})" if here else "")
+        + ". Sa fiche n'apparaîtra plus dans l'annuaire de l'école ; son école de "
+        "rattachement reste inchangée."
+    )
+    return Response([], proposal=Proposal(summary, {"teacher": teacher.id}, [teacher.id]))
+
+
+@registry.executor("action.detach_teacher")
+def execute_detach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
+    teacher = turn.directory.user(arg(args, "teacher"))
+    if teacher is None or turn.structure_id not in teacher.structures:
+        return Response(
+            [Say("Cet enseignant n'est plus dans l'école : rien à faire.")], refusal="déjà détaché"
+        )
+    if teacher.home_structure == turn.structure_id:
+        return Response(
+            [Say(_home_school_refusal(turn, teacher))], refusal="école de rattachement"
+        )
+    turn.directory.detach_teacher_from_structure(teacher.id, turn.structure_id)
+    return Response.text(f"✅ C'est fait : {escape(teacher.full_name)} est détaché(e) de l'école.")
+
+
+# -- GAR managers ----------------------------------------------------------------------------
+@registry.intent("action.gar_managers", kind="action", permission=Permission.CHANGE_SCHOOL)
+def gar_managers(turn: SchoolTurn) -> Response:
+    """Rend tous les enseignants responsables d'affectation des ressources GAR."""
+    group, missing = gar_state(turn)
+    if not missing:
+        return Response.text(
+            f"Rien à faire : tous les enseignants de {the_school(turn)} sont déjà dans le groupe "
+            f"« {GAR_GROUP} »."
+        )
+    names = ", ".join(escape(t.full_name) for t in missing)
+    summary = (
+        f"Je vais ajouter {len(missing)} enseignant{'s' if len(missing) > 1 else ''} au groupe "
+        f"« {GAR_GROUP} »{'' if group else ' (que je crée, il manque)'} : {names}.\n"
+        "Ce sera effectif à la prochaine alimentation : ils auront accès au module "
+        "d'affectation des ressources GAR le lendemain."
+    )
+    return Response([], proposal=Proposal(summary, {}, [t.id for t in missing]))
+
+
+@registry.executor("action.gar_managers")
+def execute_gar(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
+    group, missing = gar_state(turn)
+    if group is None:
+        group = turn.directory.create_group(turn.structure_id, GAR_GROUP, MANUAL_GROUP)
+    added = turn.directory.add_group_members(group.id, [t.id for t in missing])
+    return Response(
+        [
+            Say(
+                f"✅ C'est fait : {len(added)} enseignant{'s' if len(added) > 1 else ''} ajouté"
+                f"{'s' if len(added) > 1 else ''} au groupe « {GAR_GROUP} ». Effectif demain, "
+                "après la prochaine alimentation."
+            )
+        ],
+        targets=list(added),
+    )
