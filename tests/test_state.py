@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core.commands import Menu
+from bot.core.messages import Menu
 from bot.core.rights import Verdict, may
 from bot.core.state import BUTTONS_KEPT, ConversationState, Form, PendingChange, StoredButton
 from intents.domain import Role, Speaker

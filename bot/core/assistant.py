@@ -74,7 +74,7 @@ class Assistant:
         # The session's speaker, not the one above: /connexion and /deconnexion change it.
         menu = menu_for(session.speaker.role)
         if state.menu != menu:
-            outcome.menu = menu.value
+            outcome.menu = menu
         state.menu = menu
         self.services.conversations.put(key, state.to_json())
         return outcome

@@ -6,17 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.core.messages import Menu
 from intents.domain import Role
 from intents.handlers import registry
 from intents.registry import Permission
-
-
-class Menu(StrEnum):
-    """The command menu a speaker sees, by role."""
-
-    PUBLIC = "public"
-    DIRECTOR = "director"
-    ERUN = "erun"
 
 
 class Builtin(StrEnum):

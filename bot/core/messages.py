@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 # The one apology, for any failure a user must not see the detail of.
 APOLOGY = (
     "Désolé, un problème technique m'empêche de répondre. Réessayez dans un instant ; si cela "
     "persiste, contactez votre eRun de circonscription."
 )
+
+
+class Menu(StrEnum):
+    """The command menu a speaker sees, by role."""
+
+    PUBLIC = "public"
+    DIRECTOR = "director"
+    ERUN = "erun"
 
 
 @dataclass(frozen=True)
@@ -22,8 +31,6 @@ class Incoming:
     private_chat: bool = True
     # In a group chat the assistant only answers when addressed.
     addressed: bool = True
-    # Telegram deep link payload (/start educonnect) or a command name, when relevant.
-    display_name: str | None = None
     # Set for what the assistant cannot read (photo, voice, sticker, document, location,
     # edited message…): the core answers politely that it reads text.
     unsupported: str | None = None
@@ -53,5 +60,5 @@ class Outcome:
     intent: str | None = None
     confidence: float = 0.0
     entities: dict = field(default_factory=dict)
-    # "director" or "public" when the speaker's command menu must change (link, unlink).
-    menu: str | None = None
+    # Set when the speaker's command menu must change (link, unlink).
+    menu: Menu | None = None

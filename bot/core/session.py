@@ -116,21 +116,23 @@ class Session:
     def turn(self, intent: str, text: str, slots: Slots, structure: str | None = None) -> Turn:
         """The handler's view of this message: a SchoolTurn when a school is acted on."""
         structure = structure or self.structure_id()
-        common = dict(
-            speaker=self.speaker,
-            text=text,
-            intent=intent,
-            confidence=self.confidence,
-            slots=slots,
-            kb=self.kb,
-            today=self.now.date(),
-            now=self.now,
-            private_chat=self.incoming.private_chat,
-        )
+        day, private = self.now.date(), self.incoming.private_chat
         if structure is None:
-            return Turn(**common)  # type: ignore[arg-type]
-        return SchoolTurn(  # type: ignore[arg-type]
-            **common, directory=self.services.directory, structure_id=structure
+            return Turn(
+                self.speaker, text, intent, self.confidence, slots, self.kb, day, self.now, private
+            )
+        return SchoolTurn(
+            self.speaker,
+            text,
+            intent,
+            self.confidence,
+            slots,
+            self.kb,
+            day,
+            self.now,
+            private,
+            self.services.directory,
+            structure,
         )
 
     def school_turn(self, intent: str, text: str, slots: Slots, structure: str) -> SchoolTurn:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.commands import Menu
+from bot.core.messages import Menu
 from intents.turn import (
     ButtonPayload,
     CancelChange,
