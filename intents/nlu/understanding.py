@@ -15,7 +15,7 @@ from intents.registry import registry
 from intents.turn import SlotReading, Slots, SlotValue, slot_values
 
 if TYPE_CHECKING:
-    from intents.domain import Directory
+    from intents.domain import Directory, Group, SchoolClass, User
 
 BLOCKING = {"action.block", "action.unblock"}
 # How long names read from the directory are reused for understanding; the core forgets them
@@ -70,6 +70,7 @@ class Understander:
         now = time.monotonic()
         if cached is not None and now - cached[0] < ROSTER_SECONDS:
             return cached[1]
+        value: list[User] | list[SchoolClass] | list[Group]
         if kind == "teachers":
             value = directory.users(structure_id, profiles=["Teacher"])
         elif kind == "users":
