@@ -102,7 +102,8 @@ def _close_pairs(kb: KnowledgeBase) -> list[str]:
         )
         for _, _, j in found:
             if j > i and labels[i] != labels[j]:
-                pairs[tuple(sorted((labels[i], labels[j])))] += 1  # type: ignore[index]
+                first, second = sorted((labels[i], labels[j]))
+                pairs[first, second] += 1
     return [f"phrasés proches entre {a} et {b} : {n}" for (a, b), n in sorted(pairs.items())]
 
 

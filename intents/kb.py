@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import yaml
 from jinja2 import Environment, StrictUndefined, Template
@@ -22,11 +23,10 @@ class KnowledgeError(ValueError):
 
 @dataclass(frozen=True)
 class IntentInfo:
-    """An id of intents.yaml: its kind and what it is about."""
+    """An id of intents.yaml and its kind (faq, action, query, dialogue, fallback)."""
 
     id: str
     kind: str
-    about: str
 
 
 @dataclass
@@ -39,7 +39,6 @@ class Entry:
     examples: list[str]
     related: list[str] = field(default_factory=list)
     answer: str | None = None
-    audience: str = "tous"
     howto: str | None = None
     source: Path | None = None
 
@@ -91,7 +90,6 @@ class KnowledgeBase:
     """Every entry of knowledge/, the intent ids, the lexicon and the template environment."""
 
     def __init__(self, root: Path = KNOWLEDGE_DIR) -> None:
-        self.root = root
         self.environment = make_environment()
         self.intents = self._load_intent_ids(root / "intents.yaml")
         self.lexicon = Lexicon.from_data(self._read_yaml(root / "lexicon.yaml"))
@@ -109,24 +107,32 @@ class KnowledgeBase:
         self._templates: dict[str, Template] = {}
 
     @staticmethod
-    def _read_yaml(path: Path) -> dict:
+    def _load_yaml(path: Path) -> object:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
             raise KnowledgeError(f"{path.name} : illisible ({error})") from None
+
+    @classmethod
+    def _read_yaml(cls, path: Path) -> dict[str, Any]:
+        data = cls._load_yaml(path)
         if not isinstance(data, dict):
             raise KnowledgeError(f"{path.name} : un objet YAML est attendu")
         return data
 
-    def _load_intent_ids(self, path: Path) -> dict[str, IntentInfo]:
-        try:
-            items = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise KnowledgeError(f"{path.name} : illisible ({error})") from None
-        return {
-            item["id"]: IntentInfo(item["id"], item["kind"], item.get("about", ""))
+    @classmethod
+    def _load_intent_ids(cls, path: Path) -> dict[str, IntentInfo]:
+        items = cls._load_yaml(path)
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict)
+            and isinstance(item.get("id"), str)
+            and isinstance(item.get("kind"), str)
             for item in items
-        }
+        ):
+            raise KnowledgeError(
+                f"{path.name} : une liste d'intentions (« id », « kind ») est attendue"
+            )
+        return {item["id"]: IntentInfo(item["id"], item["kind"]) for item in items}
 
     def _entry_from(self, path: Path) -> Entry:
         data = self._read_yaml(path)
@@ -144,7 +150,6 @@ class KnowledgeBase:
             examples=examples,
             related=list(data.get("related") or []),
             answer=data.get("answer"),
-            audience=str(data.get("audience") or "tous"),
             howto=data.get("howto"),
             source=path,
         )
@@ -161,8 +166,7 @@ class KnowledgeBase:
 
     def render(self, intent_id: str, today: date, **extra: object) -> str:
         """The answer of an entry, as Telegram HTML."""
-        context = school_year_context(today)
-        context.update(extra)
+        context: dict[str, object] = {**school_year_context(today), **extra}
         return self.template(intent_id).render(**context).strip()
 
     def title(self, intent_id: str) -> str:

@@ -3,17 +3,24 @@ sees what a user sees."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+
+import pytest
 
 from bot.core.assistant import Assistant
 from bot.core.messages import Incoming, Outcome
 from intents.kb import KnowledgeBase, html_to_text
 from intents.nlu.matcher import Matcher
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+# The shared/ checkout sits beside this tree (/work/main, /work/shared; in CI, the clone's
+# sibling): the evaluation sets and the development school come from there.
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
 DEV_SCHOOL = SHARED / "eval" / "dev-school.json"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEMO = "0590123A"
@@ -113,3 +120,20 @@ def postgres_unreachable() -> str | None:
             return None
     except psycopg.Error as error:
         return f"PostgreSQL injoignable à {PG_URL} : {str(error).strip().splitlines()[0]}"
+
+
+def in_ci() -> bool:
+    """CI sets CI=true (GitHub Actions, GitLab and most others do)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def need_shared(path: Path) -> Path:
+    """`path` (a file of ../shared), or the test stops: skipped, saying why, on a machine
+    without shared/, but failed under CI, where shared/ is always cloned beside the tree and
+    its absence means the measurement silently stopped."""
+    if path.is_file():
+        return path
+    why = f"{path} absent : ce test a besoin de shared/ à côté de {ROOT}"
+    if in_ci():
+        pytest.fail(f"{why} (CI=true : shared/ doit être présent)", pytrace=False)
+    pytest.skip(why)

@@ -23,7 +23,8 @@ def test_block_parents_after_confirmation(talk, store) -> None:
     seen = director.say("bloque les parents")
     assert seen.intent == "action.block"
     assert seen.buttons == ["Confirmer", "Annuler"]
-    assert "14 comptes" in seen.text and "1 le" in seen.text or "déjà" in seen.text
+    # Of the demo school's live parents, Ana Ferreira alone is already blocked.
+    assert "14 comptes" in seen.text and "(1 autre l’est déjà.)" in seen.text
     assert not all(_relatives_blocked(store)), "nothing changes before the confirmation"
     done = director.press("Confirmer")
     assert "C'est fait" in done.text and done.outcome.replies[0].edits_pressed
@@ -70,7 +71,7 @@ def test_attach_refused_while_the_class_has_no_pupil(talk, store) -> None:
     director = talk(DIRECTOR)
     seen = director.say("rattache M. Petit à la classe ULIS")
     assert "aucun élève" in seen.text
-    assert seen.buttons == [] or "Confirmer" not in seen.buttons
+    assert "Confirmer" not in seen.buttons
     assert "cls-ulis" not in _user(store, "usr-t09").classes
     assert store.audit.entries()[-1].outcome == "refused"
 
@@ -99,7 +100,7 @@ def test_missing_class_is_asked_then_answered_in_the_next_message(talk, store) -
     assert "cls-cm1" in _user(store, "usr-t09").classes
 
 
-def test_a_form_can_be_cancelled(talk, store) -> None:
+def test_a_form_can_be_cancelled(talk) -> None:
     director = talk(DIRECTOR)
     director.say("rattache Thomas Petit")
     seen = director.say("annule")
@@ -114,7 +115,7 @@ def test_unknown_teacher_gets_the_closest_names(talk) -> None:
     assert "Émilie Lemaire" in seen.text or "Émilie Lemaire" in " ".join(seen.buttons)
 
 
-def test_teacher_named_with_a_typo_and_no_accent(talk, store) -> None:
+def test_teacher_named_with_a_typo_and_no_accent(talk) -> None:
     director = talk(DIRECTOR)
     seen = director.say("rattache marie helene vasseur lambert aux ms-gs")
     assert "Marie-Hélène Vasseur-Lambert" in seen.text and "MS-GS" in seen.text
@@ -225,7 +226,7 @@ def test_pressing_twice_executes_once(talk, store) -> None:
     confirm = director.button_id("Confirmer")
     director.press_id(confirm)
     again = director.press_id(confirm)
-    assert "plus en attente" in again.text or "plus valide" in again.text
+    assert "plus en attente" in again.text
     done = [e for e in store.audit.entries() if e.outcome == "done"]
     assert len(done) == 1
 
@@ -277,7 +278,7 @@ def test_public_asking_about_a_name_learns_nothing(talk) -> None:
     assert "Hugo" not in seen.text and "Lambert" not in seen.text
 
 
-def test_erun_reads_but_does_not_change(talk, store) -> None:
+def test_erun_reads_but_does_not_change(talk) -> None:
     erun = talk(ERUN)
     seen = erun.say("bloque les parents")
     assert "eRun" in seen.text and "Confirmer" not in seen.buttons
@@ -296,7 +297,6 @@ def test_director_of_another_school_cannot_touch_this_one(talk, store) -> None:
 
 
 def test_rights_are_checked_again_at_execution(talk, store) -> None:
-    director = talk(DIRECTOR, key="tg:42")
     code = store.accounts.invite(DIRECTOR)
     linked = talk(None, key="tg:42")
     linked.say(f"/connexion {code}")
@@ -306,10 +306,9 @@ def test_rights_are_checked_again_at_execution(talk, store) -> None:
     seen = linked.press_id(confirm)
     assert "plus les droits" in seen.text
     assert not all(_relatives_blocked(store))
-    del director
 
 
-def test_no_change_from_a_group_chat(talk, store) -> None:
+def test_no_change_from_a_group_chat(talk) -> None:
     director = talk(DIRECTOR, private=False)
     seen = director.say("bloque les parents")
     assert "message privé" in seen.text
@@ -326,7 +325,8 @@ def test_checklist_lists_what_remains_with_the_fixing_actions(talk) -> None:
         "APE 2021-2022",
         "Kévin Lagache",
         "Resp-Affect-GAR",
-        "Ana Ferreira" if False else "bloqués",
+        # Blocked accounts are counted, not named (Ana Ferreira is the blocked parent).
+        "Comptes bloqués : 1 parent",
     ):
         assert fact in seen.text
     assert "Rattacher un enseignant" in seen.buttons

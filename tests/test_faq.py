@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from intents.kb import school_year_context
+from intents.kb import school_year_context, school_year_start
 from intents.nlu.normalize import fold
 
 # intent -> (a question written here, found in no knowledge file) and the facts its answer holds.
@@ -170,12 +172,13 @@ def test_answers_offer_related_topics_as_buttons(say) -> None:
 
 
 def test_school_year_is_computed_from_today() -> None:
-    assert school_year_context(__import__("datetime").date(2026, 11, 28))["annee_scolaire"] == (
-        "2026-2027"
-    )
-    years = school_year_context(__import__("datetime").date(2027, 8, 20))
+    assert school_year_context(date(2026, 11, 28))["annee_scolaire"] == "2026-2027"
+    years = school_year_context(date(2027, 8, 20))
     assert years["rentree_annee_scolaire"] == "2027-2028"
     assert years["annee_sortante"] == "2026-2027"
+    # The school year turns on 1 September, not on 1 January.
+    assert school_year_start(date(2027, 8, 31)) == 2026
+    assert school_year_start(date(2027, 9, 1)) == 2027
 
 
 def test_summer_answer_speaks_of_the_coming_school_year(say) -> None:
@@ -222,7 +225,7 @@ def test_out_of_scope_is_rejected_with_nearest_topics_and_erun(say, text: str) -
     assert len(seen.buttons) == 3
 
 
-def test_commands_for_actions_are_not_how_to_questions(say, talk) -> None:
+def test_commands_for_actions_are_not_how_to_questions(talk) -> None:
     director = talk("claire.martin")
     assert director.say("comment bloquer les comptes des parents ?").intent == (
         "howto.block_accounts"
@@ -248,8 +251,6 @@ def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
 
     analysis = Analysis(
         "x",
-        "x",
-        ["x"],
         ranking=[
             Candidate("educonnect.activate", 0.71),
             Candidate("educonnect.switch", 0.69),
@@ -266,7 +267,7 @@ def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
 def test_did_you_mean_reply_offers_the_choices(talk, assistant, monkeypatch) -> None:
     from intents.nlu.understanding import Understanding
 
-    def close_call(text, directory=None, structure_id=None):  # noqa: ANN001
+    def close_call(*_args: object, **_kwargs: object) -> Understanding:
         return Understanding(
             "educonnect.activate",
             0.7,

@@ -39,7 +39,6 @@ class Resolution:
     value: str | None = None
     candidates: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
-    mentioned: bool = False
 
 
 class EntityReader:
@@ -91,8 +90,8 @@ class EntityReader:
         top = scored[0][0]
         best = [p for s, p in scored if s >= top - 1e-9]
         if len(best) == 1:
-            return Resolution(value=best[0].id, mentioned=True)
-        return Resolution(candidates=[p.id for p in best], mentioned=True)
+            return Resolution(value=best[0].id)
+        return Resolution(candidates=[p.id for p in best])
 
     def _closest(self, tokens: list[str], people: list[User]) -> list[str]:
         words = [t for t in tokens if len(t) >= 3]
@@ -122,9 +121,9 @@ class EntityReader:
             return Resolution()
         found = [t.id for t in teachers if school_class.value in t.classes]
         if len(found) == 1:
-            return Resolution(value=found[0], mentioned=True)
+            return Resolution(value=found[0])
         if found:
-            return Resolution(candidates=found, mentioned=True)
+            return Resolution(candidates=found)
         return Resolution()
 
     # -- classes ---------------------------------------------------------------------------
@@ -146,8 +145,8 @@ class EntityReader:
             return Resolution()
         best = [c for s, c in scored if s >= best_score - 1e-9]
         if len(best) == 1:
-            return Resolution(value=best[0].id, mentioned=True)
-        return Resolution(candidates=[c.id for c in best], mentioned=True)
+            return Resolution(value=best[0].id)
+        return Resolution(candidates=[c.id for c in best])
 
     # -- groups ----------------------------------------------------------------------------
     def group(self, text: str, groups: list[Group]) -> Resolution:
@@ -185,8 +184,8 @@ class EntityReader:
         top = scored[0][0]
         best = [g for s, g in scored if s >= top - 1e-9]
         if len(best) == 1:
-            return Resolution(value=best[0].id, mentioned=True)
-        return Resolution(candidates=[g.id for g in best], mentioned=True)
+            return Resolution(value=best[0].id)
+        return Resolution(candidates=[g.id for g in best])
 
 
 def _name_score(tokens: list[str], first: list[str], last: list[str]) -> float:

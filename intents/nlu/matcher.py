@@ -49,8 +49,6 @@ class Analysis:
     """What the matcher read in a message and how it ranks the intents."""
 
     text: str
-    normalized: str
-    tokens: list[str]
     ranking: list[Candidate] = field(default_factory=list)
     out_of_scope_score: float = 0.0
     # Similarity of the nearest out-of-scope phrasing, and of the nearest in-scope one.
@@ -259,15 +257,13 @@ class Matcher:
         }
         return _unit(weighted)
 
-    def analyse(self, text: str, *, exclude: int | None = None) -> Analysis:
-        """Rank every intent for this message (exclude: an example index, for self-tests)."""
+    def analyse(self, text: str) -> Analysis:
+        """Rank every intent for this message."""
         normalized = self.normalize(text)
         counts = self.features(normalized, query=True)
         vector = self._weigh(counts)
         analysis = Analysis(
             text=text,
-            normalized=normalized,
-            tokens=normalized.split(),
             howto_cue=HOWTO_CUE in counts,
             request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
             concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
@@ -279,8 +275,6 @@ class Matcher:
         for key, weight in vector.items():
             for index, other in self.postings.get(key, ()):
                 similarity[index] += weight * other
-        if exclude is not None:
-            similarity[exclude] = 0.0
         config = self.config
         centroid_scores: dict[str, float] = defaultdict(float)
         for key, weight in vector.items():
@@ -340,7 +334,7 @@ class Matcher:
         if out_indices:
             # A domain word of the message that the nearest off-topic phrasing lacks means
             # that phrasing does not explain the message (« FranceConnect … EduConnect »).
-            words = set(analysis.tokens)
+            words = set(normalized.split())
             anchors = words & self.lexicon.anchors
             analysis.anchored = bool(anchors - set(self.example_norms[out_indices[0]].split()))
         analysis.nearest_in = max(

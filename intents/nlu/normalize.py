@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -47,7 +48,7 @@ class Lexicon:
     anchors: frozenset[str] = frozenset()
 
     @classmethod
-    def from_data(cls, data: dict) -> Lexicon:
+    def from_data(cls, data: dict[str, Any]) -> Lexicon:
         words: dict[str, str] = {}
         phrases: dict[str, str] = {}
         for source, target in data.get("rewrites", {}).items():
@@ -111,4 +112,5 @@ def stem(word: str) -> str:
     """Snowball French stem; digits and very short words are kept whole."""
     if len(word) <= 3 or word.isdigit():
         return word
-    return _stemmer.stemWord(word)
+    stemmed: str = _stemmer.stemWord(word)
+    return stemmed

@@ -1,0 +1,115 @@
+"""Conversations kept as data (tests/conversations/*.yaml), run through the real pipeline.
+
+A file holds `school` (`demo`, or a school file under tests/schools/) and `stories`. A story
+has a `name`, who speaks (`as`: a login, absent for the public), optionally `private: false`,
+a list of `turns`, and what the directory must show at the end (`directory`). A turn is
+`say: text` or `press: label`, with optional `as` (another speaker), `advance` (minutes on the
+clock), and what the user must see:
+- `intent`: the intent understood;
+- `expect` / `absent`: texts that must / must not appear (case-insensitive);
+- `buttons`: the exact button labels; `buttons_include`: labels among them.
+`directory` checks: `audit` (the last entries' action and outcome, oldest first), and
+`teacher_classes`, `blocked`, `groups`, `accounts` (see _check_directory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.app import DEMO_SCHOOL
+from bot.core.assistant import Assistant
+from bot.settings import Settings
+from bot.storage.schoolfile import import_school
+from bot.storage.store import Store
+from tests.support import Clock, Conversation, Seen, shared_kb_and_matcher
+
+HERE = Path(__file__).resolve().parent
+STORIES = sorted((HERE / "conversations").glob("*.yaml"))
+
+
+def _stories() -> Iterator[Any]:
+    for path in STORIES:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for story in data["stories"]:
+            yield pytest.param(data.get("school", "demo"), story, id=f"{path.stem}: {story['name']}")
+
+
+@pytest.fixture
+def world() -> Iterator[tuple[Store, Clock]]:
+    store = Store.in_memory()
+    store.upgrade()
+    yield store, Clock()
+    store.dispose()
+
+
+@pytest.mark.parametrize(("school", "story"), list(_stories()))
+def test_story(world: tuple[Store, Clock], school: str, story: dict[str, Any]) -> None:
+    store, clock = world
+    import_school(store, DEMO_SCHOOL if school == "demo" else HERE / "schools" / school)
+    kb, matcher = shared_kb_and_matcher()
+    assistant = Assistant(Settings(), store, kb, matcher, clock=clock)
+    speakers: dict[str | None, Conversation] = {}
+
+    def speaker(login: str | None) -> Conversation:
+        if login not in speakers:
+            speakers[login] = Conversation(
+                assistant, login, private=story.get("private", True)
+            )
+        return speakers[login]
+
+    for number, turn in enumerate(story["turns"], start=1):
+        clock.advance(minutes=turn.get("advance", 0))
+        who = speaker(turn.get("as", story.get("as")))
+        seen = who.press(turn["press"]) if "press" in turn else who.say(turn["say"])
+        _check_turn(f"turn {number} ({turn.get('say') or turn.get('press')})", turn, seen)
+    if "directory" in story:
+        _check_directory(store, story["directory"])
+
+
+def _check_turn(where: str, turn: dict[str, Any], seen: Seen) -> None:
+    shown = seen.text.casefold()
+    if "intent" in turn:
+        assert seen.intent == turn["intent"], f"{where}: intent {seen.intent}\n{seen.text}"
+    for text in turn.get("expect", []):
+        assert text.casefold() in shown, f"{where}: « {text} » missing from\n{seen.text}"
+    for text in turn.get("absent", []):
+        assert text.casefold() not in shown, f"{where}: « {text} » shown in\n{seen.text}"
+    if "buttons" in turn:
+        assert seen.buttons == turn["buttons"], f"{where}: buttons {seen.buttons}"
+    for label in turn.get("buttons_include", []):
+        assert label in seen.buttons, f"{where}: no button {label!r} in {seen.buttons}"
+
+
+def _check_directory(store: Store, expected: dict[str, Any]) -> None:
+    directory = store.directory
+    if "audit" in expected:
+        entries = store.audit.entries()[-len(expected["audit"]) :]
+        assert [(e.action, e.outcome) for e in entries] == [
+            (a["action"], a["outcome"]) for a in expected["audit"]
+        ]
+    users = {u.full_name: u for s in directory.structures() for u in directory.users(s.id)}
+    for name, classes in expected.get("teacher_classes", {}).items():
+        user = users[name]
+        names = {c.id: c.name for s in user.structures for c in directory.classes(s)}
+        assert sorted(names[c] for c in user.classes if c in names) == sorted(classes), name
+    for profile, count in expected.get("blocked", {}).items():
+        structure = directory.structures()[0].id
+        blocked = [u for u in directory.users(structure, profiles=[profile]) if u.blocked]
+        assert len(blocked) == count, f"{profile}: {len(blocked)} blocked"
+    for name, present in expected.get("groups", {}).items():
+        found = any(g.name == name for s in directory.structures() for g in directory.groups(s.id))
+        assert found == present, f"group {name}: present={found}"
+    for name, state in expected.get("accounts", {}).items():
+        everyone = {
+            u.full_name: u
+            for s in directory.structures()
+            for u in directory.users(s.id, include_removed=True)
+        }
+        user = everyone[name]
+        actual = "deleted" if user.deleted else "pre_deleted" if user.pre_deleted else "live"
+        assert actual == state, f"account {name}: {actual}"
