@@ -17,9 +17,9 @@ def answer_from_knowledge(turn: Turn) -> Response:
     """Répond à une question de rentrée à partir du document de l'académie."""
     entry = turn.kb.entries[turn.intent]
     choices = turn.see_also(entry.related)
-    action = _action_offered(turn)
-    if action is not None:
-        choices.insert(0, Choice(OFFER_LABEL, RunIntent(action)))
+    offer = _offer(turn)
+    if offer is not None:
+        choices.insert(0, Choice(OFFER_LABEL, offer))
     return Response([Say(turn.render(turn.intent), choices)])
 
 
@@ -36,10 +36,14 @@ def help_text(turn: Turn) -> Response:
     return response
 
 
-def _action_offered(turn: Turn) -> str | None:
-    """The action matching a how-to, offered to a director who can do it here."""
+def _offer(turn: Turn) -> RunIntent | None:
+    """The action matching a how-to, offered to a director who can do it here: the one the
+    question spoke of (same polarity, same names), else the how-to's own action."""
     if not isinstance(turn, SchoolTurn) or not turn.private_chat:
         return None
     if turn.speaker.role != Role.DIRECTOR or turn.structure_id not in turn.speaker.structures:
         return None
-    return turn.kb.action_for_howto.get(turn.intent)
+    if turn.offer is not None:
+        return turn.offer
+    action = turn.kb.action_for_howto.get(turn.intent)
+    return RunIntent(action) if action else None

@@ -117,6 +117,8 @@ class Turn:
     today: date
     now: datetime
     private_chat: bool
+    # What a how-to offers to do for a director: the action the question spoke of.
+    offer: RunIntent | None = None
 
     def value(self, slot: str) -> SlotValue | None:
         reading = self.slots.get(slot)
@@ -132,7 +134,7 @@ class Turn:
         return [Choice(self.kb.title(i), RunIntent(i)) for i in intent_ids if i in self.kb.entries]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SchoolTurn(Turn):
     """A turn about one school the speaker may read or change: never without its directory."""
 

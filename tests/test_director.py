@@ -355,8 +355,31 @@ def test_how_to_offers_the_action_to_a_linked_director(talk) -> None:
     seen = director.say("comment on bloque les comptes parents et eleves ?")
     assert seen.intent == "howto.block_accounts"
     assert "Je peux le faire pour vous" in seen.buttons
-    asked = director.press("Je peux le faire pour vous")
-    assert "Quels comptes" in asked.text
+    # The offer does what the question spoke of: both kinds of accounts, blocked.
+    offered = director.press("Je peux le faire pour vous")
+    assert "Je vais bloquer" in offered.text
+    assert "parents" in offered.text and "élèves" in offered.text
+    assert offered.buttons == ["Confirmer", "Annuler"]
+
+
+def test_a_how_to_question_about_unblocking_offers_to_unblock(talk) -> None:
+    director = talk(DIRECTOR)
+    seen = director.say("comment débloquer les parents ?")
+    assert seen.intent == "howto.block_accounts"
+    offered = director.press("Je peux le faire pour vous")
+    assert offered.intent == "action.unblock"
+    assert "Je vais débloquer" in offered.text
+
+
+def test_a_question_with_il_faut_or_je_dois_is_not_an_order(talk) -> None:
+    director = talk(DIRECTOR)
+    for question in ("il faut bloquer les parents ?", "je dois supprimer le groupe chorale ?"):
+        seen = director.say(question)
+        assert seen.intent.startswith("howto."), question
+        assert "Confirmer" not in seen.buttons
+        assert "Je peux le faire pour vous" in seen.buttons
+    offered = director.press("Je peux le faire pour vous")
+    assert "Chorale 2025-2026" in offered.text
 
 
 # -- linking ---------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def understood(session: Session, text: str) -> Outcome:
         return out_of_scope(session, u.analysis)
     if u.ambiguous:
         return did_you_mean(session, u)
-    outcome = run_intent(session, u.intent, text, u.slots)
+    outcome = run_intent(session, u.intent, text, u.slots, offer=u.offer)
     if u.secondary and outcome.replies:
         extra = session.buttons_for(
             [Choice(f"Et aussi : {session.kb.title(u.secondary)}", RunIntent(u.secondary))]
@@ -57,7 +57,9 @@ def understood(session: Session, text: str) -> Outcome:
     return outcome
 
 
-def run_intent(session: Session, intent: str, text: str, slots: Slots) -> Outcome:
+def run_intent(
+    session: Session, intent: str, text: str, slots: Slots, *, offer: RunIntent | None = None
+) -> Outcome:
     """Check the speaker's rights once, then run the handler of that intent."""
     session.intent = intent
     info = session.kb.intents.get(intent)
@@ -75,7 +77,7 @@ def run_intent(session: Session, intent: str, text: str, slots: Slots) -> Outcom
         and session.chosen_structure is None
     ):
         return which_school(session, intent)
-    response = spec.handler(session.turn(intent, text, slots))
+    response = spec.handler(session.turn(intent, text, slots, offer=offer))
     return after_handler(session, intent, slots, response)
 
 

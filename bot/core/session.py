@@ -15,7 +15,7 @@ from intents.domain import Speaker
 from intents.kb import KnowledgeBase, html_to_text
 from intents.nlu.normalize import fold
 from intents.nlu.understanding import Understander
-from intents.turn import Choice, Response, Say, SchoolTurn, Slots, SlotValue, Turn
+from intents.turn import Choice, Response, RunIntent, Say, SchoolTurn, Slots, SlotValue, Turn
 
 # Words of a school's name that do not tell one school from another.
 SCHOOL_WORDS = {
@@ -113,13 +113,29 @@ class Session:
                 found.append(structure_id)
         return found[0] if len(found) == 1 else None
 
-    def turn(self, intent: str, text: str, slots: Slots, structure: str | None = None) -> Turn:
+    def turn(
+        self,
+        intent: str,
+        text: str,
+        slots: Slots,
+        structure: str | None = None,
+        offer: RunIntent | None = None,
+    ) -> Turn:
         """The handler's view of this message: a SchoolTurn when a school is acted on."""
         structure = structure or self.structure_id()
         day, private = self.now.date(), self.incoming.private_chat
         if structure is None:
             return Turn(
-                self.speaker, text, intent, self.confidence, slots, self.kb, day, self.now, private
+                self.speaker,
+                text,
+                intent,
+                self.confidence,
+                slots,
+                self.kb,
+                day,
+                self.now,
+                private,
+                offer,
             )
         return SchoolTurn(
             self.speaker,
@@ -131,8 +147,9 @@ class Session:
             day,
             self.now,
             private,
-            self.services.directory,
-            structure,
+            offer,
+            directory=self.services.directory,
+            structure_id=structure,
         )
 
     def school_turn(self, intent: str, text: str, slots: Slots, structure: str) -> SchoolTurn:

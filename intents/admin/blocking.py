@@ -5,11 +5,11 @@ from __future__ import annotations
 from intents.admin.common import (
     PROFILE_NAMES,
     ask_slot,
-    plural,
     profiles_arg,
     profiles_label,
     the_school,
 )
+from intents.french import agree, count
 from intents.registry import Permission, registry
 from intents.turn import Proposal, Response, SchoolTurn, SlotValue
 
@@ -30,18 +30,21 @@ def _block_proposal(turn: SchoolTurn, blocked: bool) -> Response:
     users = turn.directory.users(turn.structure_id, profiles=profiles)
     to_change = [u for u in users if u.blocked != blocked]
     already = len(users) - len(to_change)
-    state = "bloqués" if blocked else "débloqués"
+    state = "bloqué" if blocked else "débloqué"
     if not to_change:
+        many = len(users) > 1
         return Response.text(
-            f"Rien à faire : les {len(users)} comptes {profiles_label(profiles)} de "
-            f"{the_school(turn)} sont déjà {state}."
+            f"Rien à faire : {'les' if many else 'le'} {count(len(users), 'compte')} "
+            f"({profiles_label(profiles)}) de {the_school(turn)} {'sont' if many else 'est'} "
+            f"déjà {agree(len(users), state)}."
         )
     counts = ", ".join(
-        f"{sum(1 for u in to_change if u.profile == p)} {PROFILE_NAMES[p]}" for p in profiles
+        count(sum(1 for u in to_change if u.profile == p), PROFILE_NAMES[p]) for p in profiles
     )
     summary = (
-        f"Je vais <b>{verb}</b> {len(to_change)} comptes de {the_school(turn)} ({counts})."
-        + (f" ({plural(already, 'autre l’est', 'autres le sont')} déjà.)" if already else "")
+        f"Je vais <b>{verb}</b> {count(len(to_change), 'compte')} de {the_school(turn)} "
+        f"({counts})."
+        + (f" ({count(already, 'autre l’est', 'autres le sont')} déjà.)" if already else "")
     )
     if blocked:
         summary += "\nPensez à les débloquer après la rentrée, une fois la bascule ONDE faite."
@@ -50,12 +53,13 @@ def _block_proposal(turn: SchoolTurn, blocked: bool) -> Response:
 
 def _block_execute(turn: SchoolTurn, args: dict[str, SlotValue], blocked: bool) -> Response:
     result = turn.directory.set_blocked(turn.structure_id, profiles_arg(args), blocked)
-    state = "bloqués" if blocked else "débloqués"
+    state = "bloqué" if blocked else "débloqué"
+    changed = len(result.changed)
     text = (
-        f"✅ C'est fait : {plural(len(result.changed), 'compte', 'comptes')} "
-        f"{profiles_label(profiles_arg(args))} {state}"
+        f"✅ C'est fait : {count(changed, 'compte')} {agree(changed, state)} "
+        f"({profiles_label(profiles_arg(args))})"
         + (
-            f" ({plural(len(result.unchanged), 'autre l’était', 'autres l’étaient')} déjà)."
+            f" ({count(len(result.unchanged), 'autre l’était', 'autres l’étaient')} déjà)."
             if result.unchanged
             else "."
         )

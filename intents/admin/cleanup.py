@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from intents.admin.common import MANUAL_GROUP, arg, ask_slot, is_gar_group, person_slot
 from intents.domain import Group, User
+from intents.french import count
 from intents.kb import escape
 from intents.registry import Permission, registry
 from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
@@ -54,7 +55,7 @@ def delete_group(turn: SchoolTurn) -> Response:
         return Response([Say(refusal)], refusal="groupe protégé", targets=[group.id])
     summary = (
         f"Je vais supprimer le groupe manuel <b>{escape(group.name)}</b> "
-        f"({len(group.member_ids)} membre{'s' if len(group.member_ids) > 1 else ''}). "
+        f"({count(len(group.member_ids), 'membre')}). "
         "Les partages faits à ce groupe ne seront plus visibles de ses membres."
     )
     return Response([], proposal=Proposal(summary, {"group": group.id}, [group.id]))

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from datetime import date
 
 from intents.domain import Group, Role, User
+from intents.french import agree, this
 from intents.kb import escape, school_year_start
 from intents.nlu.normalize import fold
 from intents.turn import Choice, FillSlot, Response, RunIntent, Say, SchoolTurn, SlotValue
 
-PROFILE_NAMES = {"Relative": "parents", "Student": "élèves"}
+# Singular: agreed with a number by intents.french.count.
+PROFILE_NAMES = {"Relative": "parent", "Student": "élève"}
 GAR_GROUP = "Resp-Affect-GAR"
 MANUAL_GROUP = "ManualGroup"
 _YEARS = re.compile(r"\b(20\d\d)(?:\s*[-/]\s*(20\d\d))?\b")
@@ -38,12 +40,10 @@ def the_school(turn: SchoolTurn) -> str:
     return f"l'école « {escape(structure.name)} »" if structure else "l'école"
 
 
-def plural(count: int, singular: str, plural: str) -> str:
-    return f"{count} {singular if count <= 1 else plural}"
-
-
 def profiles_label(profiles: list[str]) -> str:
-    return " et ".join(PROFILE_NAMES[p] for p in sorted(profiles, key=lambda p: p != "Student"))
+    """« élèves et parents »: the kinds of accounts, in the plural."""
+    ordered = sorted(profiles, key=lambda p: p != "Student")
+    return " et ".join(agree(2, PROFILE_NAMES[p]) for p in ordered)
 
 
 # -- slots -----------------------------------------------------------------------------------
@@ -73,8 +73,8 @@ def person_slot(
         names = ", ".join(escape(p.full_name) for p in suggestions) or "aucun nom proche"
         return ask_slot(
             slot,
-            f"Je ne trouve pas ce {what} à {the_school(turn)}. Noms les plus proches : {names}. "
-            "Lequel voulez-vous ?",
+            f"Je ne trouve pas {this(what)} à {the_school(turn)}. Noms les plus proches : "
+            f"{names}. Lequel voulez-vous ?",
             [(p.full_name, p.id) for p in suggestions],
         )
     return ask_slot(

@@ -15,6 +15,7 @@ from intents.admin.common import (
     the_school,
 )
 from intents.domain import Group
+from intents.french import agree, count
 from intents.kb import escape
 from intents.registry import Permission, registry
 from intents.turn import Choice, Response, Say, SchoolTurn
@@ -55,7 +56,7 @@ def manual_accounts(turn: SchoolTurn) -> Response:
         [
             Say(
                 f"<b>Comptes manuels de {the_school(turn)}</b> ({len(manual)}, dont "
-                f"{len(never)} jamais activé{'s' if len(never) > 1 else ''}) :\n{lines}",
+                f"{len(never)} jamais {agree(len(never), 'activé')}) :\n{lines}",
                 fix_button(turn, "Supprimer un compte manuel", "action.remove_manual_account"),
             )
         ]
@@ -132,7 +133,11 @@ def checklist(turn: SchoolTurn) -> Response:
         if is_old_year_name(group.name, turn.today) or gone:
             reason = "année passée" if is_old_year_name(group.name, turn.today) else ""
             if gone:
-                reason = ", ".join(filter(None, [reason, f"{len(gone)} membre(s) parti(s)"]))
+                reason = ", ".join(
+                    filter(
+                        None, [reason, f"{count(len(gone), 'membre')} {agree(len(gone), 'parti')}"]
+                    )
+                )
             stale.append(f"{escape(group.name)} ({reason})")
     item(
         not stale,
@@ -153,7 +158,7 @@ def checklist(turn: SchoolTurn) -> Response:
         ("Enseignants responsables GAR", "action.gar_managers"),
     )
     blocked = {p: sum(1 for u in users if u.profile == p and u.blocked) for p in PROFILE_NAMES}
-    still = [f"{n} {PROFILE_NAMES[p]}" for p, n in blocked.items() if n]
+    still = [count(n, PROFILE_NAMES[p]) for p, n in blocked.items() if n]
     item(
         not still,
         "Comptes bloqués : "
@@ -172,6 +177,6 @@ def checklist(turn: SchoolTurn) -> Response:
         )
     todo = sum(1 for i in items if i.startswith("⚠️"))
     head = f"<b>Rentrée à {the_school(turn)}</b> : " + (
-        "tout est en ordre." if not todo else f"{todo} point(s) à traiter."
+        "tout est en ordre." if not todo else f"{count(todo, 'point')} à traiter."
     )
     return Response([Say(head + "\n" + "\n".join(items), choices[:6])])

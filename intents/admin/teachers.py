@@ -13,6 +13,7 @@ from intents.admin.common import (
     the_school,
 )
 from intents.domain import User
+from intents.french import agree, count
 from intents.kb import escape
 from intents.registry import Permission, registry
 from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
@@ -61,13 +62,12 @@ def attach_teacher(turn: SchoolTurn) -> Response:
         )
     if class_id in teacher.classes:
         return Response.text(
-            f"{escape(teacher.full_name)} est déjà rattaché(e) à la classe "
-            f"{escape(school_class.name)}."
+            f"Rien à faire : la classe {escape(school_class.name)} est déjà celle de "
+            f"{escape(teacher.full_name)}."
         )
     summary = (
         f"Je vais rattacher <b>{escape(teacher.full_name)}</b> à la classe "
-        f"<b>{escape(school_class.name)}</b> ({school_class.pupil_count} élève"
-        f"{'s' if school_class.pupil_count > 1 else ''})."
+        f"<b>{escape(school_class.name)}</b> ({count(school_class.pupil_count, 'élève')})."
     )
     return Response(
         [],
@@ -93,8 +93,8 @@ def execute_attach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
         )
     turn.directory.attach_teacher_to_class(teacher.id, school_class.id)
     return Response.text(
-        f"✅ C'est fait : {escape(teacher.full_name)} est rattaché(e) à la classe "
-        f"{escape(school_class.name)}."
+        f"✅ C'est fait : la classe {escape(school_class.name)} est maintenant aussi celle de "
+        f"{escape(teacher.full_name)}."
     )
 
 
@@ -148,7 +148,9 @@ def execute_detach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
             [Say(_home_school_refusal(turn, teacher))], refusal="école de rattachement"
         )
     turn.directory.detach_teacher_from_structure(teacher.id, turn.structure_id)
-    return Response.text(f"✅ C'est fait : {escape(teacher.full_name)} est détaché(e) de l'école.")
+    return Response.text(
+        f"✅ C'est fait : {escape(teacher.full_name)} ne fait plus partie de l'école."
+    )
 
 
 # -- GAR managers ----------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def gar_managers(turn: SchoolTurn) -> Response:
         )
     names = ", ".join(escape(t.full_name) for t in missing)
     summary = (
-        f"Je vais ajouter {len(missing)} enseignant{'s' if len(missing) > 1 else ''} au groupe "
+        f"Je vais ajouter {count(len(missing), 'enseignant')} au groupe "
         f"« {GAR_GROUP} »{'' if group else ' (que je crée, il manque)'} : {names}.\n"
         "Ce sera effectif à la prochaine alimentation : ils auront accès au module "
         "d'affectation des ressources GAR le lendemain."
@@ -180,8 +182,8 @@ def execute_gar(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
     return Response(
         [
             Say(
-                f"✅ C'est fait : {len(added)} enseignant{'s' if len(added) > 1 else ''} ajouté"
-                f"{'s' if len(added) > 1 else ''} au groupe « {GAR_GROUP} ». Effectif demain, "
+                f"✅ C'est fait : {count(len(added), 'enseignant')} {agree(len(added), 'ajouté')}"
+                " au groupe « {GAR_GROUP} ». Effectif demain, "
                 "après la prochaine alimentation."
             )
         ],

@@ -12,7 +12,7 @@ from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold
 from intents.registry import registry
-from intents.turn import SlotReading, Slots, SlotValue, slot_values
+from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
 
 if TYPE_CHECKING:
     from intents.domain import Directory, Group, SchoolClass, User
@@ -36,6 +36,9 @@ class Understanding:
     ambiguous: bool = False
     choices: list[str] = field(default_factory=list)
     secondary: str | None = None
+    # A question about an action (« comment débloquer les parents ? ») is answered with the
+    # how-to; this is the action it spoke of, polarity and names included, to offer doing it.
+    offer: RunIntent | None = None
 
     @property
     def entities(self) -> dict[str, SlotValue]:
@@ -112,12 +115,20 @@ class Understander:
             if not analysis.request_cue and not self.reader.profiles(analysis.text):
                 # « ma carte bleue est bloquée »: no order and nobody of the school named.
                 return self._next_best(analysis, BLOCKING | {"howto.block_accounts"})
-            # Unblocking is said in many ways that also contain « blocage »: concepts decide.
-            if "debloquer" in analysis.concepts:
-                intent = "action.unblock"
-            elif "bloquer" in analysis.concepts:
-                intent = "action.block"
+            intent = self._polarity(intent, analysis)
         return intent, best.confidence
+
+    @staticmethod
+    def _polarity(action: str, analysis: Analysis) -> str:
+        """Blocking or unblocking: said in many ways that all contain « bloc », so the
+        concepts decide."""
+        if action not in BLOCKING:
+            return action
+        if "debloquer" in analysis.concepts:
+            return "action.unblock"
+        if "bloquer" in analysis.concepts:
+            return "action.block"
+        return action
 
     def _next_best(self, analysis: Analysis, excluded: set[str]) -> tuple[str, float]:
         for candidate in analysis.ranking:
@@ -160,6 +171,10 @@ class Understander:
         if intent in self.kb.intents and self.kb.intents[intent].kind == "action":
             slots = self.slots_for(intent, text, directory, structure_id)
         u = Understanding(intent, confidence, slots, alternatives, analysis)
+        action = self.kb.action_for_howto.get(intent)
+        if action is not None:
+            action = self._polarity(action, analysis)
+            u.offer = RunIntent(action, self.slots_for(action, text, directory, structure_id))
         if intent != OUT_OF_SCOPE:
             self._check_margin(u, analysis)
             u.secondary = self._second_question(text, intent)

@@ -1,0 +1,26 @@
+"""French that reads right: agreement in number, elision, no « (s) » or « (e) »."""
+
+from __future__ import annotations
+
+from intents.nlu.normalize import fold
+
+
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """« 1 parent », « 2 parents », « 0 parent »: French keeps 0 and 1 singular."""
+    return f"{number} {singular if number <= 1 else plural or _plural(singular)}"
+
+
+def agree(number: int, singular: str, plural: str | None = None) -> str:
+    """The word alone, agreed with the number (« activé » / « activés »)."""
+    return singular if number <= 1 else plural or _plural(singular)
+
+
+def this(noun: str) -> str:
+    """« ce groupe », « cet enseignant », « ce compte manuel »."""
+    first = fold(noun)[:1]
+    return f"{'cet' if first in set('aeiouyh') else 'ce'} {noun}"
+
+
+def _plural(word: str) -> str:
+    """Plural of each word of a short noun phrase (« compte manuel » → « comptes manuels »)."""
+    return " ".join(w if w.endswith(("s", "x", "z")) else w + "s" for w in word.split())
