@@ -77,11 +77,14 @@ class Conversation:
         self.key = key or f"test:{login or 'public'}"
         self.private = private
         self.last: Outcome | None = None
+        # Every answer so far: a person can scroll up and press an older button.
+        self.history: list[Outcome] = []
 
     def _send(self, **kwargs: object) -> Seen:
         incoming = Incoming(self.key, self.key, private_chat=self.private, **kwargs)  # type: ignore[arg-type]
         outcome = self.assistant.handle(incoming, login=self.login)
         self.last = outcome
+        self.history.append(outcome)
         return Seen(
             outcome,
             [html_to_text(r.text) for r in outcome.replies],
@@ -91,18 +94,21 @@ class Conversation:
     def say(self, text: str) -> Seen:
         return self._send(text=text)
 
-    def button_id(self, label: str) -> str:
+    def button_id(self, label: str, *, earlier: bool = False) -> str:
+        """The button of the last answer with that label; with `earlier`, of the most recent
+        answer that had one."""
         assert self.last is not None
-        for reply in self.last.replies:
-            for button in reply.buttons:
-                if button.label == label:
-                    return button.id
+        for outcome in reversed(self.history if earlier else [self.last]):
+            for reply in outcome.replies:
+                for button in reply.buttons:
+                    if button.label == label:
+                        return button.id
         raise AssertionError(
             f"no button {label!r} in {[b.label for r in self.last.replies for b in r.buttons]}"
         )
 
-    def press(self, label: str) -> Seen:
-        return self._send(press=self.button_id(label))
+    def press(self, label: str, *, earlier: bool = False) -> Seen:
+        return self._send(press=self.button_id(label, earlier=earlier))
 
     def press_id(self, button_id: str) -> Seen:
         return self._send(press=button_id)

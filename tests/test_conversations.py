@@ -3,7 +3,8 @@
 A file holds `school` (`demo`, or a school file under tests/schools/) and `stories`. A story
 has a `name`, who speaks (`as`: a login, absent for the public), optionally `private: false`,
 a list of `turns`, and what the directory must show at the end (`directory`). A turn is
-`say: text` or `press: label`, with optional `as` (another speaker), `advance` (minutes on the
+`say: text` or `press: label` (`earlier: true`: a button of an older answer), with
+optional `as` (another speaker), `advance` (minutes on the
 clock), and what the user must see:
 - `intent`: the intent understood;
 - `expect` / `absent`: texts that must / must not appear (case-insensitive);
@@ -36,7 +37,9 @@ def _stories() -> Iterator[Any]:
     for path in STORIES:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for story in data["stories"]:
-            yield pytest.param(data.get("school", "demo"), story, id=f"{path.stem}: {story['name']}")
+            yield pytest.param(
+                data.get("school", "demo"), story, id=f"{path.stem}: {story['name']}"
+            )
 
 
 @pytest.fixture
@@ -57,15 +60,16 @@ def test_story(world: tuple[Store, Clock], school: str, story: dict[str, Any]) -
 
     def speaker(login: str | None) -> Conversation:
         if login not in speakers:
-            speakers[login] = Conversation(
-                assistant, login, private=story.get("private", True)
-            )
+            speakers[login] = Conversation(assistant, login, private=story.get("private", True))
         return speakers[login]
 
     for number, turn in enumerate(story["turns"], start=1):
         clock.advance(minutes=turn.get("advance", 0))
         who = speaker(turn.get("as", story.get("as")))
-        seen = who.press(turn["press"]) if "press" in turn else who.say(turn["say"])
+        if "press" in turn:
+            seen = who.press(turn["press"], earlier=turn.get("earlier", False))
+        else:
+            seen = who.say(turn["say"])
         _check_turn(f"turn {number} ({turn.get('say') or turn.get('press')})", turn, seen)
     if "directory" in story:
         _check_directory(store, story["directory"])

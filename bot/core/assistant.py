@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.core.commands import menu_for
@@ -59,16 +60,31 @@ class Assistant:
                 # A typed message never carries out a change (only « Confirmer » does), so its
                 # reads and the state write share one transaction: one commit per message.
                 with self.services.transaction():
-                    return self._handle(incoming, login)
-            return self._handle(incoming, login)
+                    outcome = self._handle(incoming, login)
+                if outcome is not None:
+                    return outcome
+                # It stood for a button (« oui », a label): a press, which may change the
+                # directory in a transaction of its own.
+            answered = self._handle(incoming, login, as_press=True)
+            assert answered is not None
+            return answered
         except Exception:  # the user must never see a traceback
             log.exception("failure while handling a message from %s", incoming.speaker_key)
             return Outcome([Reply(APOLOGY)])
 
-    def _handle(self, incoming: Incoming, login: str | None) -> Outcome:
+    def _handle(
+        self, incoming: Incoming, login: str | None, *, as_press: bool = False
+    ) -> Outcome | None:
+        """None when a typed message stands for a button and must be handled as a press."""
         key = incoming.speaker_key
         speaker = self.identities.speaker(key, login)
         state = ConversationState.from_json(self.services.conversations.get(key))
+        if incoming.press is None and incoming.text:
+            pressed = state.typed_press(incoming.text)
+            if pressed is not None:
+                if not as_press:
+                    return None
+                incoming = replace(incoming, text=None, press=pressed)
         session = Session(self.engine, incoming, speaker, state, self.clock(), login)
         outcome = dispatch(session)
         # The session's speaker, not the one above: /connexion and /deconnexion change it.

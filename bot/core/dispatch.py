@@ -37,8 +37,6 @@ def dispatch(session: Session) -> Outcome:
         )
     if text.startswith("/"):
         return command(session, text)
-    if session.state.button(text) is not None:
-        return press(session, text)
     if session.state.form is not None:
         answered = continue_form(session, session.state.form, text)
         if answered is not None:

@@ -9,13 +9,12 @@ from bot.core.confirmation import cancel, confirm
 from bot.core.messages import Outcome
 from bot.core.pipeline import run_intent
 from bot.core.session import Session, owner_tag
-from bot.core.state import Form
+from bot.core.state import CANCEL_WORDS, Form
 from intents.nlu.matcher import OUT_OF_SCOPE
 from intents.nlu.normalize import fold
 from intents.turn import CancelChange, ConfirmChange, FillSlot, RunIntent, SlotReading
 
 FORM_LIFETIME = timedelta(minutes=30)
-CANCEL_WORDS = {"annule", "annuler", "stop", "laisse tomber", "abandonne", "non merci", "rien"}
 
 
 def continue_form(session: Session, form: Form, text: str) -> Outcome | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.messages import Menu
+from intents.nlu.normalize import fold
 from intents.turn import (
     ButtonPayload,
     CancelChange,
@@ -20,6 +21,38 @@ from intents.turn import (
 )
 
 log = logging.getLogger(__name__)
+
+# Typed answers to « Confirmer / Annuler » (folded: lower case, no accents or punctuation).
+CONFIRM_WORDS = {
+    "oui",
+    "ok",
+    "okay",
+    "vas y",
+    "go",
+    "confirme",
+    "confirmer",
+    "je confirme",
+    "c est bon",
+    "d accord",
+    "oui vas y",
+    "oui merci",
+    "valide",
+    "allez y",
+    "oui confirme",
+}
+CANCEL_WORDS = {
+    "non",
+    "annule",
+    "annuler",
+    "stop",
+    "laisse tomber",
+    "non merci",
+    "abandonne",
+    "pas maintenant",
+    "non annule",
+    "surtout pas",
+    "rien",
+}
 
 # Only the most recent buttons stay valid; older ones answer "expired".
 BUTTONS_KEPT = 40
@@ -78,6 +111,26 @@ class ConversationState:
             candidate = self.buttons.get(button_id)
             if candidate is not None and candidate.label.casefold() == wanted:
                 return candidate
+        return None
+
+    def typed_press(self, text: str) -> str | None:
+        """The button a typed message stands for: « oui » / « non » while a change waits for
+        confirmation, or the label of one of the latest buttons."""
+        folded = fold(text)
+        if self.pending is not None and folded in CONFIRM_WORDS | CANCEL_WORDS:
+            wanted = (
+                ConfirmChange(self.pending.id)
+                if folded in CONFIRM_WORDS
+                else CancelChange(self.pending.id)
+            )
+            for button_id, button in self.buttons.items():
+                if button.payload == wanted:
+                    return button_id
+        wanted_label = text.strip().casefold()
+        for button_id in self.last_buttons:
+            candidate = self.buttons.get(button_id)
+            if candidate is not None and candidate.label.casefold() == wanted_label:
+                return button_id
         return None
 
     def keep_button(self, button_id: str, button: StoredButton) -> None:
