@@ -103,6 +103,15 @@ def propose(session: Session, intent: str, response: Response) -> Outcome:
     proposal = response.proposal
     structure = session.structure_id()
     assert proposal is not None and structure is not None
+    replaced = session.state.pending
+    if replaced is not None:
+        session.audit(
+            replaced.intent,
+            replaced.targets,
+            "superseded",
+            "remplacée par une nouvelle demande",
+            structure=replaced.structure,
+        )
     pending_id = secrets.token_hex(4)
     session.state.pending = PendingChange(
         pending_id, intent, proposal.args, proposal.targets, structure, session.now

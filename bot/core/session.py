@@ -61,6 +61,8 @@ class Session:
     confidence: float = 0.0
     entities: dict[str, SlotValue] = field(default_factory=dict)
     chosen_structure: str | None = None
+    # One-line notes shown before the answer (« J'abandonne la demande précédente… »).
+    notices: list[str] = field(default_factory=list)
 
     @property
     def services(self) -> Services:
@@ -73,7 +75,9 @@ class Session:
     # -- replies ---------------------------------------------------------------------------
     def outcome(self, response: Response | list[Say], *, edits: bool = False) -> Outcome:
         says = response.says if isinstance(response, Response) else response
-        replies = [Reply(say.text, self.buttons_for(say.choices)) for say in says]
+        replies = [Reply(note) for note in self.notices]
+        self.notices = []
+        replies += [Reply(say.text, self.buttons_for(say.choices)) for say in says]
         if edits and replies:
             replies[0].edits_pressed = True
         return Outcome(replies, self.intent, self.confidence, dict(self.entities))

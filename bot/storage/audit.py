@@ -15,7 +15,7 @@ from bot.storage.store import AuditEntryRow, from_db_time, to_db_time, utc_now
 if TYPE_CHECKING:
     from bot.storage.store import Store
 
-OUTCOMES = ("done", "refused", "failed", "cancelled", "expired")
+OUTCOMES = ("done", "refused", "failed", "cancelled", "expired", "superseded")
 
 
 @dataclass(frozen=True)
