@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from intents.nlu.normalize import fold
 
 
@@ -19,6 +21,14 @@ def this(noun: str) -> str:
     """« ce groupe », « cet enseignant », « ce compte manuel »."""
     first = fold(noun)[:1]
     return f"{'cet' if first in set('aeiouyh') else 'ce'} {noun}"
+
+
+def day(iso_date: str) -> str:
+    """« 2026-09-01 » → « 01/09/2026 »; anything else is shown as it is."""
+    try:
+        return date.fromisoformat(iso_date[:10]).strftime("%d/%m/%Y")
+    except ValueError:
+        return iso_date
 
 
 def _plural(word: str) -> str:

@@ -24,6 +24,8 @@ class SlotReading:
     query: str | None = None
     # Typed in answer to a prompt for this slot, and named nothing the slot accepts.
     unanswered: bool = False
+    # Someone named in full who is not (or no longer) part of the school.
+    absent: str | None = None
 
 
 Slots = dict[str, SlotReading]

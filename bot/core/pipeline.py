@@ -11,6 +11,7 @@ from bot.core.session import Session
 from bot.core.state import Form, PendingChange
 from intents.domain import Role
 from intents.handlers import registry
+from intents.kb import escape
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis
 from intents.nlu.understanding import Understanding
 from intents.registry import Permission
@@ -30,6 +31,7 @@ LINK_HINT = (
     "Pour que l'assistant agisse sur l'annuaire de votre école, la direction demande un code à "
     "son eRun puis l'envoie ici en privé : <code>/connexion CODE</code>."
 )
+SCHOOL_KINDS = ("action", "query")
 FALLBACK_TOPICS = ("educonnect.activate", "educonnect.forgot_credentials", "accounts.rentree")
 
 
@@ -37,7 +39,8 @@ def understood(session: Session, text: str) -> Outcome:
     """A typed message read on its own: intent, slots, then the handler."""
     speaker = session.speaker
     if speaker.role == Role.ERUN and len(speaker.structures) > 1:
-        session.chosen_structure = session.school_named(text)
+        named = session.school_named(text)
+        session.chosen_structure = named.id if named else None
     structure = session.structure_id() if speaker.role in (Role.DIRECTOR, Role.ERUN) else None
     u = session.engine.understander.understand(
         text, session.services.directory if structure else None, structure
@@ -48,6 +51,9 @@ def understood(session: Session, text: str) -> Outcome:
         return out_of_scope(session, u.analysis)
     if u.ambiguous:
         return did_you_mean(session, u)
+    elsewhere = _another_school(session, u, text)
+    if elsewhere is not None:
+        return elsewhere
     outcome = run_intent(session, u.intent, text, u.slots, offer=u.offer)
     if u.secondary and outcome.replies:
         extra = session.buttons_for(
@@ -55,6 +61,26 @@ def understood(session: Session, text: str) -> Outcome:
         )
         outcome.replies[-1].buttons = extra + outcome.replies[-1].buttons
     return outcome
+
+
+def _another_school(session: Session, u: Understanding, text: str) -> Outcome | None:
+    """A director who asks about another school than their own is told why nothing is done
+    (« il est reparti à Pasteur » about a teacher of the school is no such request)."""
+    intent = u.intent
+    info = session.kb.intents.get(intent)
+    if session.speaker.role != Role.DIRECTOR or info is None or info.kind not in SCHOOL_KINDS:
+        return None
+    if any(r.value is not None for name, r in u.slots.items() if name != "profiles"):
+        return None
+    named = session.school_named(text, anywhere=True)
+    if named is None or named.id in session.speaker.structures:
+        return None
+    session.audit(intent, [], "refused", f"autre école : {named.id}")
+    return session.text(
+        f"Vous êtes à la direction de votre école seulement : je n'agis ni ne lis l'annuaire "
+        f"de « {escape(named.name)} ». C'est sa direction qui peut le faire, ou l'eRun de sa "
+        "circonscription qui peut le consulter."
+    )
 
 
 def run_intent(

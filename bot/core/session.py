@@ -11,7 +11,7 @@ from bot.core.identity import Identities
 from bot.core.messages import Button, Incoming, Outcome, Reply
 from bot.core.services import Services
 from bot.core.state import ConversationState, StoredButton
-from intents.domain import Speaker
+from intents.domain import Speaker, Structure
 from intents.kb import KnowledgeBase, html_to_text
 from intents.nlu.normalize import fold
 from intents.nlu.understanding import Understander
@@ -104,17 +104,20 @@ class Session:
             return self.chosen_structure
         return self.speaker.structures[0] if self.speaker.structures else None
 
-    def school_named(self, text: str) -> str | None:
-        """The speaker's school that the message names (« l'école Les Tilleuls », its UAI)."""
+    def school_named(self, text: str, *, anywhere: bool = False) -> Structure | None:
+        """The school the message names (« l'école Pasteur », its UAI): one of the speaker's,
+        or with `anywhere` any school of the directory."""
         words = set(fold(text).split())
+        directory = self.services.directory
+        if anywhere:
+            schools = directory.structures()
+        else:
+            schools = [s for i in self.speaker.structures if (s := directory.structure(i))]
         found = []
-        for structure_id in self.speaker.structures:
-            structure = self.services.directory.structure(structure_id)
-            if structure is None:
-                continue
+        for structure in schools:
             distinctive = {w for w in fold(structure.name).split() if len(w) >= 3} - SCHOOL_WORDS
-            if structure_id.lower() in words or (distinctive and distinctive <= words):
-                found.append(structure_id)
+            if structure.id.lower() in words or (distinctive and distinctive <= words):
+                found.append(structure)
         return found[0] if len(found) == 1 else None
 
     def turn(

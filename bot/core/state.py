@@ -221,6 +221,7 @@ def _slots_out(slots: Slots) -> dict[str, Any]:
             "suggestions": list(r.suggestions),
             "query": r.query,
             "unanswered": r.unanswered,
+            "absent": r.absent,
         }
         for name, r in slots.items()
     }
@@ -234,6 +235,7 @@ def _read_slots(data: dict[str, Any]) -> Slots:
             suggestions=tuple(_read_ids(r.get("suggestions", []))),
             query=_read_optional_str(r.get("query")),
             unanswered=bool(r.get("unanswered", False)),
+            absent=_read_optional_str(r.get("absent")),
         )
         for name, r in dict(data).items()
     }

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from intents.admin.common import MANUAL_GROUP, arg, ask_slot, is_gar_group, person_slot
+from intents.admin.common import (
+    GAR_GROUP,
+    MANUAL_GROUP,
+    arg,
+    ask_slot,
+    is_gar_group,
+    person_slot,
+    the_school,
+)
 from intents.domain import Group, User
-from intents.french import count
+from intents.french import count, day
 from intents.kb import escape
 from intents.registry import Permission, registry
 from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
@@ -45,6 +53,11 @@ def delete_group(turn: SchoolTurn) -> Response:
                 [(g.name, g.id) for g in candidates],
             )
         lead = "Je ne trouve pas ce groupe. " if turn.reading("group").unanswered else ""
+        if not manual:
+            return Response.text(
+                f"{lead}Il n'y a aucun groupe manuel à supprimer à {the_school(turn)} : les "
+                f"groupes automatiques et « {GAR_GROUP} » ne se suppriment pas."
+            )
         return ask_slot(
             "group",
             f"{lead}Quel groupe supprimer ? Groupes manuels de l'école :",
@@ -81,8 +94,16 @@ def _account_refusal(user: User) -> str | None:
             "l'alimentation de l'académie (ONDE/AAF), pas d'une création manuelle. Seuls les "
             "comptes manuels se suppriment ici."
         )
-    if not user.is_live:
-        return f"Le compte de {escape(user.full_name)} est déjà supprimé ou pré-supprimé."
+    if user.deleted:
+        return (
+            f"Rien à faire : le compte de {escape(user.full_name)} est déjà supprimé "
+            f"(depuis le {day(user.deleted)})."
+        )
+    if user.pre_deleted:
+        return (
+            f"Rien à faire : le compte de {escape(user.full_name)} est déjà pré-supprimé "
+            f"(depuis le {day(user.pre_deleted)})."
+        )
     return None
 
 
@@ -94,12 +115,13 @@ def _account_refusal(user: User) -> str | None:
 )
 def remove_manual_account(turn: SchoolTurn) -> Response:
     """Supprime un compte manuel (pré-suppression s'il a déjà été activé)."""
-    everyone = {u.id: u for u in turn.directory.users(turn.structure_id)}
+    everyone = {u.id: u for u in turn.directory.users(turn.structure_id, include_removed=True)}
     manual = {i: u for i, u in everyone.items() if u.is_manual}
+    live = [u for u in manual.values() if u.is_live]
     account_id = turn.value("account")
     chosen = everyone.get(account_id) if isinstance(account_id, str) else None
     if chosen is None:
-        missing = person_slot(turn, "account", manual, "compte manuel", list(manual.values()))
+        missing = person_slot(turn, "account", manual, "compte manuel", live)
         if missing:
             return missing
         chosen = manual[str(turn.value("account"))]

@@ -68,6 +68,14 @@ def person_slot(
             f"Plusieurs {what}s correspondent. Lequel ou laquelle ?",
             [(describe(turn, p), p.id) for p in candidates],
         )
+    if reading.absent is not None:
+        return ask_slot(
+            slot,
+            # Whom the message named is not repeated: nothing is said of other schools.
+            f"{this(what)[:1].upper()}{this(what)[1:]} ne fait pas (ou plus) partie de "
+            f"{the_school(turn)}. Quel {what} ? Écrivez son nom ou choisissez :",
+            [(p.full_name, p.id) for p in defaults],
+        )
     suggestions = [people[i] for i in reading.suggestions if i in people]
     if reading.query is not None and (reading.unanswered or suggestions):
         names = ", ".join(escape(p.full_name) for p in suggestions) or "aucun nom proche"
@@ -126,7 +134,7 @@ def arg(args: dict[str, SlotValue], name: str) -> str:
     return value
 
 
-def profiles_arg(args: dict[str, SlotValue]) -> list[str]:
-    """The ENT profiles stored in a confirmed change's arguments."""
-    value = args["profiles"]
+def profiles_arg(args: dict[str, SlotValue], name: str = "profiles") -> list[str]:
+    """A list stored in a confirmed change's arguments (profiles, record ids)."""
+    value = args.get(name, [])
     return [value] if isinstance(value, str) else list(value)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from intents.admin.common import (
     GAR_GROUP,
-    MANUAL_GROUP,
     arg,
     ask_slot,
+    describe,
     gar_state,
     person_slot,
+    profiles_arg,
     teachers_of,
     the_school,
 )
 from intents.domain import User
 from intents.french import agree, count
 from intents.kb import escape
+from intents.nlu.entities import class_mention
+from intents.nlu.normalize import fold
 from intents.registry import Permission, registry
 from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
 
@@ -45,13 +48,17 @@ def attach_teacher(turn: SchoolTurn) -> Response:
     classes = {c.id: c for c in turn.directory.classes(turn.structure_id)}
     class_id = turn.value("class")
     if not isinstance(class_id, str) or class_id not in classes:
-        candidates = [classes[c] for c in turn.reading("class").candidates if c in classes]
+        reading = turn.reading("class")
+        candidates = [classes[c] for c in reading.candidates if c in classes]
         options = candidates or sorted(classes.values(), key=lambda c: c.name)
         question = (
             "Quelle classe exactement ?"
             if candidates
             else f"À quelle classe rattacher {escape(teacher.full_name)} ?"
         )
+        named = class_mention(reading.query) if reading.query else None
+        if named and not candidates:
+            question = f"Il n'y a pas de classe {escape(named)} à {the_school(turn)}. " + question
         return ask_slot("class", question, [(c.name, c.id) for c in options])
     school_class = classes[class_id]
     if school_class.pupil_count == 0:
@@ -127,11 +134,19 @@ def detach_teacher(turn: SchoolTurn) -> Response:
         )
     classes = {c.id: c.name for c in turn.directory.classes(turn.structure_id)}
     here = [classes[c] for c in teacher.classes if c in classes]
+    groups = [
+        g.name for g in turn.directory.groups(turn.structure_id) if teacher.id in g.member_ids
+    ]
     summary = (
         f"Je vais détacher <b>{escape(teacher.full_name)}</b> de {the_school(turn)}"
         + (f" (et de sa classe {escape(', '.join(here))})" if here else "")
         + ". Sa fiche n'apparaîtra plus dans l'annuaire de l'école ; son école de "
         "rattachement reste inchangée."
+        + (
+            f" Cela retire aussi sa fiche des groupes de l'école : {escape(', '.join(groups))}."
+            if groups
+            else ""
+        )
     )
     return Response([], proposal=Proposal(summary, {"teacher": teacher.id}, [teacher.id]))
 
@@ -154,10 +169,46 @@ def execute_detach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
 
 
 # -- GAR managers ----------------------------------------------------------------------------
-@registry.intent("action.gar_managers", kind="action", permission=Permission.CHANGE_SCHOOL)
+NO_GAR_GROUP = (
+    "Le groupe « Resp-Affect-GAR » n'existe pas dans l'annuaire de {school}. C'est la plateforme "
+    "qui le crée (un groupe créé à la main ne donnerait aucun droit dans le GAR) : signalez-le à "
+    "votre eRun de circonscription."
+)
+EXCEPT_WORDS = {"sauf", "excepte", "hormis", "hors"}
+
+
+@registry.intent(
+    "action.gar_managers",
+    kind="action",
+    permission=Permission.CHANGE_SCHOOL,
+    slots=("teacher",),
+)
 def gar_managers(turn: SchoolTurn) -> Response:
-    """Rend tous les enseignants responsables d'affectation des ressources GAR."""
+    """Rend les enseignants (tous, ou ceux nommés) responsables d'affectation GAR."""
     group, missing = gar_state(turn)
+    if group is None:
+        return Response(
+            [Say(NO_GAR_GROUP.format(school=the_school(turn)))], refusal="groupe GAR absent"
+        )
+    reading = turn.reading("teacher")
+    teachers = teachers_of(turn)
+    if reading.candidates:
+        return ask_slot(
+            "teacher",
+            "Plusieurs enseignants correspondent. Lequel ou laquelle ?",
+            [(describe(turn, teachers[c]), c) for c in reading.candidates if c in teachers],
+        )
+    named = teachers.get(str(reading.value)) if reading.value else None
+    if named is not None:
+        if EXCEPT_WORDS & set(fold(turn.text).split()):
+            missing = [t for t in missing if t.id != named.id]
+        elif named in missing:
+            missing = [named]
+        else:
+            return Response.text(
+                f"Rien à faire : {escape(named.full_name)} est déjà dans le groupe "
+                f"« {GAR_GROUP} »."
+            )
     if not missing:
         return Response.text(
             f"Rien à faire : tous les enseignants de {the_school(turn)} sont déjà dans le groupe "
@@ -165,26 +216,28 @@ def gar_managers(turn: SchoolTurn) -> Response:
         )
     names = ", ".join(escape(t.full_name) for t in missing)
     summary = (
-        f"Je vais ajouter {count(len(missing), 'enseignant')} au groupe "
-        f"« {GAR_GROUP} »{'' if group else ' (que je crée, il manque)'} : {names}.\n"
-        "Ce sera effectif à la prochaine alimentation : ils auront accès au module "
-        "d'affectation des ressources GAR le lendemain."
+        f"Je vais ajouter {count(len(missing), 'enseignant')} au groupe « {GAR_GROUP} » : "
+        f"{names}.\nCe sera effectif à la prochaine alimentation : l'accès au module "
+        "d'affectation des ressources GAR s'ouvre le lendemain."
     )
-    return Response([], proposal=Proposal(summary, {}, [t.id for t in missing]))
+    ids = [t.id for t in missing]
+    return Response([], proposal=Proposal(summary, {"teachers": ids}, ids))
 
 
 @registry.executor("action.gar_managers")
 def execute_gar(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
     group, missing = gar_state(turn)
     if group is None:
-        group = turn.directory.create_group(turn.structure_id, GAR_GROUP, MANUAL_GROUP)
-    added = turn.directory.add_group_members(group.id, [t.id for t in missing])
+        return Response(
+            [Say(NO_GAR_GROUP.format(school=the_school(turn)))], refusal="groupe GAR absent"
+        )
+    wanted = set(profiles_arg(args, "teachers"))
+    added = turn.directory.add_group_members(group.id, [t.id for t in missing if t.id in wanted])
     return Response(
         [
             Say(
                 f"✅ C'est fait : {count(len(added), 'enseignant')} {agree(len(added), 'ajouté')}"
-                " au groupe « {GAR_GROUP} ». Effectif demain, "
-                "après la prochaine alimentation."
+                f" au groupe « {GAR_GROUP} ». Effectif demain, après la prochaine alimentation."
             )
         ],
         targets=list(added),

@@ -30,6 +30,10 @@ TEACHER_WORDS = {"maitresse", "maitre", "enseignant", "enseignante", "prof", "in
 # Words of a group's name that say nothing about which group is meant.
 GROUP_FILLER = {"groupe", "groupes", "de", "des", "du", "l", "la", "le", "les", "d", "a"}
 NAME_SCORE_FLOOR = 82
+# A last name typed in full scores at least this much (see _name_score).
+FULL_NAME = 0.8
+# How near a typed word must be to a name for that name to be suggested.
+CLOSE_NAME = 70
 
 
 @dataclass
@@ -39,6 +43,10 @@ class Resolution:
     value: str | None = None
     candidates: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
+    # Found by part of a name only (a first name, one half of a hyphenated name).
+    partial: bool = False
+    # Someone the message names fully who is not among the people looked at.
+    absent: str | None = None
 
 
 class EntityReader:
@@ -85,29 +93,33 @@ class EntityReader:
             if score:
                 scored.append((score, person))
         if not scored:
+            # A first name alone (« Karim », « marie helene ») names whoever bears it.
+            scored = [(_first_name_score(tokens, fold(p.first_name).split()), p) for p in people]
+            scored = [(score, p) for score, p in scored if score]
+        if not scored:
             return Resolution(suggestions=self._closest(tokens, people))
         scored.sort(key=lambda pair: -pair[0])
         top = scored[0][0]
         best = [p for s, p in scored if s >= top - 1e-9]
+        partial = top < FULL_NAME
         if len(best) == 1:
-            return Resolution(value=best[0].id)
-        return Resolution(candidates=[p.id for p in best])
+            return Resolution(value=best[0].id, partial=partial)
+        return Resolution(candidates=[p.id for p in best], partial=partial)
 
     def _closest(self, tokens: list[str], people: list[User]) -> list[str]:
+        """Names near what was typed; none when nothing typed looks like a name."""
         words = [t for t in tokens if len(t) >= 3]
         if not words:
             return []
-        ranked = sorted(
-            people,
-            key=lambda p: (
-                -max(
-                    fuzz.ratio(w, part)
-                    for w in words
-                    for part in fold(p.last_name).split() or [""]
-                )
-            ),
-        )
-        return [p.id for p in ranked[:3]]
+
+        def nearness(person: User) -> float:
+            parts = fold(person.full_name).split() or [""]
+            return max(fuzz.ratio(w, part) for w in words for part in parts)
+
+        near = [(nearness(p), p) for p in people]
+        near = [pair for pair in near if pair[0] >= CLOSE_NAME]
+        near.sort(key=lambda pair: -pair[0])
+        return [p.id for _, p in near[:3]]
 
     def teacher_of_class(
         self, text: str, teachers: list[User], classes: list[SchoolClass]
@@ -128,8 +140,8 @@ class EntityReader:
 
     # -- classes ---------------------------------------------------------------------------
     def school_class(self, text: str, classes: list[SchoolClass]) -> Resolution:
-        """The class named: « CP A », « cp-a », « la classe de CE1 », « les CM2 »…"""
-        tokens = fold(text).split()
+        """The class named: « CP A », « cp-a », « ce 2 », « grande section », « les CM2 »…"""
+        tokens = class_tokens(text)
         if not tokens or not classes:
             return Resolution()
         best_score = 0.0
@@ -188,13 +200,45 @@ class EntityReader:
         return Resolution(candidates=[g.id for g in best])
 
 
+_SPLIT_LEVEL = re.compile(r"\b(ce|cm)\s+([12])\b")
+_SECTIONS = {
+    "toute petite section": "tps",
+    "tres petite section": "tps",
+    "petite section": "ps",
+    "moyenne section": "ms",
+    "grande section": "gs",
+    "petits moyens": "ps ms",
+    "moyens grands": "ms gs",
+    "petits": "ps",
+    "moyens": "ms",
+    "grands": "gs",
+}
+_SECTION = re.compile(r"\b(" + "|".join(sorted(_SECTIONS, key=len, reverse=True)) + r")\b")
+
+
+def class_tokens(text: str) -> list[str]:
+    """The message's words with class levels in one form: « ce 2 » → ce2, « grande section »
+    → gs."""
+    folded = _SPLIT_LEVEL.sub(r"\1\2", fold(text))
+    return _SECTION.sub(lambda m: _SECTIONS[m.group(1)], folded).split()
+
+
+def class_mention(text: str) -> str | None:
+    """A class level the message names, known to the school or not (« CM3 »)."""
+    for token in class_tokens(text):
+        if re.fullmatch(r"(tps|ps|ms|gs|cp|ce\d|cm\d|ulis|clis)", token):
+            return token.upper()
+    return None
+
+
 def _name_score(tokens: list[str], first: list[str], last: list[str]) -> float:
     """How surely the tokens name this person: 0 when they do not."""
     last_hits = [_best_ratio(part, tokens) for part in last]
     if not last_hits or min(last_hits) < NAME_SCORE_FLOOR:
-        # Hyphenated or compound last names may be typed in part (« Dupont »).
+        # Hyphenated or compound last names may be typed in part (« Vasseur »), but that
+        # part alone scores below any full name, and less again than a full name + first.
         if len(last) > 1 and max(last_hits, default=0) >= 95:
-            last_score = 0.8
+            last_score = 0.6
         else:
             return 0.0
     else:
@@ -204,6 +248,14 @@ def _name_score(tokens: list[str], first: list[str], last: list[str]) -> float:
     if first_hits and min(first_hits) >= NAME_SCORE_FLOOR:
         first_score = 0.5 * sum(first_hits) / (100.0 * len(first_hits))
     return last_score + first_score
+
+
+def _first_name_score(tokens: list[str], first: list[str]) -> float:
+    """A first name typed alone: every part of it found (« marie helene »)."""
+    if not first or any(len(part) < 3 for part in first):
+        return 0.0
+    hits = [_best_ratio(part, tokens) for part in first]
+    return 0.4 * sum(hits) / (100.0 * len(hits)) if min(hits) >= 90 else 0.0
 
 
 def _best_ratio(part: str, tokens: list[str]) -> float:

@@ -78,6 +78,9 @@ class Understander:
             value = directory.users(structure_id, profiles=["Teacher"])
         elif kind == "users":
             value = directory.users(structure_id)
+        elif kind == "everyone":
+            # Removed accounts too: naming one gets « already deleted », not a look-alike.
+            value = directory.users(structure_id, include_removed=True)
         elif kind == "classes":
             value = directory.classes(structure_id)
         else:
@@ -247,10 +250,30 @@ class Understander:
             return None
         return _reading(resolution, text)
 
+    def _named_elsewhere(self, text: str, directory: Directory, structure_id: str) -> str | None:
+        """The full name of a teacher of another school whom the message names in full."""
+        here = {u.id for u in self._read(directory, "teachers", structure_id)}
+        others = [
+            u
+            for s in directory.structures()
+            if s.id != structure_id
+            for u in directory.users(s.id, profiles=["Teacher"])
+            if u.id not in here
+        ]
+        found = self.reader.person(_without_class_words(text), others)
+        if found.value is None or found.partial:
+            return None
+        return next(u.full_name for u in others if u.id == found.value)
+
     def resolve(self, slot: str, text: str, directory: Directory, structure_id: str) -> Resolution:
         if slot == "teacher":
             teachers = self._read(directory, "teachers", structure_id)
             found = self.reader.person(_without_class_words(text), teachers)
+            if found.partial or (found.value is None and not found.candidates):
+                # « hugo lambert » after Hugo left: not Marie-Hélène Vasseur-Lambert.
+                away = self._named_elsewhere(text, directory, structure_id)
+                if away is not None:
+                    return Resolution(absent=away)
             if found.value is None and not found.candidates:
                 classes = self._read(directory, "classes", structure_id)
                 by_class = self.reader.teacher_of_class(text, teachers, classes)
@@ -262,7 +285,7 @@ class Understander:
         if slot == "group":
             return self.reader.group(text, self._read(directory, "groups", structure_id))
         if slot == "account":
-            everyone = self._read(directory, "users", structure_id)
+            everyone = self._read(directory, "everyone", structure_id)
             people = [u for u in everyone if u.source == "MANUAL"]
             found = self.reader.person(text, people)
             if found.value is None and not found.candidates:
@@ -275,6 +298,8 @@ class Understander:
 
 
 def _reading(resolution: Resolution, text: str) -> SlotReading:
+    if resolution.absent is not None:
+        return SlotReading(absent=resolution.absent, query=text)
     if resolution.value is not None:
         return SlotReading(value=resolution.value)
     if resolution.candidates:
