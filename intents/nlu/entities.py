@@ -269,6 +269,8 @@ _LEVEL = re.compile(r"^(tps|ps|ms|gs|cp|ce1|ce2|cm1|cm2|ulis|clis)$")
 
 def _class_score(tokens: list[str], name: list[str], level: list[str]) -> float:
     """Longest run of the class name found in the message, full names scoring highest."""
+    if len(name) > 1 and "".join(name) in tokens:
+        return 2.0  # « cp2 » for « CP 2 », « cpa » for « CP A »
     best = 0.0
     for start, token in enumerate(tokens):
         if token != name[0] and not (_LEVEL.match(token) and token in name):
