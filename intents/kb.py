@@ -41,6 +41,8 @@ class Entry:
     answer: str | None = None
     howto: str | None = None
     source: Path | None = None
+    # The few words a follow-up (« et pour le 2nd degré ? ») is read with; the title if unset.
+    context: str | None = None
 
 
 def escape(text: str) -> str:
@@ -152,6 +154,7 @@ class KnowledgeBase:
             answer=data.get("answer"),
             howto=data.get("howto"),
             source=path,
+            context=data.get("context"),
         )
 
     def template(self, intent_id: str) -> Template:

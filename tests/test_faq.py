@@ -237,13 +237,21 @@ def test_commands_for_actions_are_not_how_to_questions(talk) -> None:
     assert director.say("détache Hugo Lambert").intent == "action.detach_teacher"
 
 
-def test_two_questions_get_the_main_answer_and_a_button_for_the_other(say) -> None:
+def test_two_questions_get_both_answers_in_order(say) -> None:
     seen = say(
         "Comment activer mon compte EduConnect ? Et aussi l'application ONE Pocket m'a "
         "déconnecté, c'est normal ?"
     )
-    assert seen.intent in {"educonnect.activate", "mobile.one_pocket"}
-    assert any(label.startswith("Et aussi") for label in seen.buttons)
+    assert len(seen.texts) == 2
+    assert "EduConnect" in seen.texts[0].splitlines()[0]
+    assert "Pocket" in seen.texts[1]
+
+
+def test_a_short_second_question_is_read_after_the_first(say) -> None:
+    seen = say("est-ce que mes documents sont conservés ? et les partages ?")
+    assert len(seen.texts) == 2
+    assert "partages" not in seen.texts[0].splitlines()[0].lower()
+    assert "partages" in seen.texts[1].splitlines()[0].lower()
 
 
 def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:

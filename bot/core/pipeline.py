@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import replace
 
@@ -32,6 +33,7 @@ LINK_HINT = (
     "son eRun puis l'envoie ici en privé : <code>/connexion CODE</code>."
 )
 SCHOOL_KINDS = ("action", "query")
+FOLLOW_UP = re.compile(r"^\s*(?:et|mais|sinon|puis)\b", re.IGNORECASE)
 FALLBACK_TOPICS = ("educonnect.activate", "educonnect.forgot_credentials", "accounts.rentree")
 
 
@@ -42,9 +44,19 @@ def understood(session: Session, text: str) -> Outcome:
         named = session.school_named(text)
         session.chosen_structure = named.id if named else None
     structure = session.structure_id() if speaker.role in (Role.DIRECTOR, Role.ERUN) else None
-    u = session.engine.understander.understand(
-        text, session.services.directory if structure else None, structure
-    )
+    directory = session.services.directory if structure else None
+    understander = session.engine.understander
+    u = understander.understand(text, directory, structure)
+    last = session.state.last_topic
+    if last is not None and FOLLOW_UP.match(text) and not u.questions:
+        # « et pour les débloquer ? » is read after the topic just answered.
+        entry = session.kb.entries[last]
+        context = entry.context or entry.title
+        after = understander.understand(f"{context} {text}", directory, structure)
+        if after.intent != OUT_OF_SCOPE and (
+            u.intent == OUT_OF_SCOPE or after.confidence > u.confidence
+        ):
+            u = after
     session.intent, session.confidence = u.intent, u.confidence
     session.entities = u.entities
     if u.intent == OUT_OF_SCOPE:
@@ -54,13 +66,15 @@ def understood(session: Session, text: str) -> Outcome:
     elsewhere = _another_school(session, u, text)
     if elsewhere is not None:
         return elsewhere
-    outcome = run_intent(session, u.intent, text, u.slots, offer=u.offer)
-    if u.secondary and outcome.replies:
-        extra = session.buttons_for(
-            [Choice(f"Et aussi : {session.kb.title(u.secondary)}", RunIntent(u.secondary))]
-        )
-        outcome.replies[-1].buttons = extra + outcome.replies[-1].buttons
-    return outcome
+    if u.questions:
+        # Several questions: each answered, in the order asked.
+        outcomes = [run_intent(session, topic, text, {}) for topic in u.questions]
+        session.intent = u.intent
+        merged = outcomes[0]
+        for more in outcomes[1:]:
+            merged.replies.extend(more.replies)
+        return merged
+    return run_intent(session, u.intent, text, u.slots, offer=u.offer)
 
 
 def _another_school(session: Session, u: Understanding, text: str) -> Outcome | None:

@@ -35,7 +35,8 @@ class Understanding:
     analysis: Analysis | None = None
     ambiguous: bool = False
     choices: list[str] = field(default_factory=list)
-    secondary: str | None = None
+    # Several questions in one message: their topics in the order asked (the main one too).
+    questions: list[str] = field(default_factory=list)
     # A question about an action (« comment débloquer les parents ? ») is answered with the
     # how-to; this is the action it spoke of, polarity and names included, to offer doing it.
     offer: RunIntent | None = None
@@ -107,7 +108,8 @@ class Understander:
         intent = best.intent
         kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
         # Asking how to do something is a how-to, even in words close to an order…
-        if kind == "action" and analysis.howto_cue and not analysis.request_cue:
+        asked = analysis.howto_cue or analysis.text.rstrip().endswith("?")
+        if kind == "action" and asked and not analysis.request_cue:
             intent = self.counterpart.get(intent, intent)
         # …and an order is an order, even in words close to the how-to.
         elif (
@@ -180,7 +182,7 @@ class Understander:
             u.offer = RunIntent(action, self.slots_for(action, text, directory, structure_id))
         if intent != OUT_OF_SCOPE:
             self._check_margin(u, analysis)
-            u.secondary = self._second_question(text, intent)
+            u.questions = self._questions(text, intent)
         return u
 
     def _check_margin(self, u: Understanding, analysis: Analysis) -> None:
@@ -205,18 +207,37 @@ class Understander:
                 if first.confidence - c.confidence < 2 * self.matcher.config.margin
             ]
 
-    def _second_question(self, text: str, main: str) -> str | None:
-        parts = [p for p in _CLAUSES.split(text) if p and len(p.split()) >= 3]
+    def _questions(self, text: str, main: str) -> list[str]:
+        """The FAQ topics of a message that asks several questions, in order (at most three);
+        empty for a single question. A short « et les partages ? » is read after the one
+        before it."""
+        parts = [p.strip() for p in _CLAUSES.split(text) if p and p.strip()]
         if len(parts) < 2:
-            return None
+            return []
+        found: list[str] = []
         for part in parts:
-            analysis = self.matcher.analyse(part)
-            intent, confidence = self.decide(analysis)
-            if intent not in (OUT_OF_SCOPE, main) and confidence >= 0.7:
-                entry = self.kb.entries.get(intent)
-                if entry and entry.kind in ("faq",) and main not in entry.related:
-                    return intent
-        return None
+            topic = self._topic(part)
+            if topic is None and found:
+                topic = self._topic(f"{self.kb.title(found[-1])} {part}")
+            if topic is not None and topic not in found:
+                found.append(topic)
+        if len(found) < 2:
+            return []
+        if main not in found and self.kb.intents[main].kind == "faq":
+            return []  # the whole message says something none of its parts says alone
+        return found[:3]
+
+    def _topic(self, question: str) -> str | None:
+        """The FAQ topic of one question, when it is clear."""
+        if len(question.split()) < 2:
+            return None
+        intent, confidence = self.decide(self.matcher.analyse(question))
+        entry = self.kb.entries.get(intent)
+        if intent == OUT_OF_SCOPE or confidence < self.floor or entry is None:
+            return None
+        if entry.kind != "faq":
+            return None
+        return intent
 
     # -- entities --------------------------------------------------------------------------
     def slots_for(
