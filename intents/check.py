@@ -36,7 +36,8 @@ def check_knowledge(*, self_test: bool = False) -> tuple[list[str], list[str], l
             continue
         if len(entry.examples) < MIN_EXAMPLES:
             errors.append(f"{where} : {len(entry.examples)} phrasés (au moins {MIN_EXAMPLES})")
-        for other in entry.related + ([entry.howto] if entry.howto else []):
+        linked = [entry.howto, entry.families]
+        for other in entry.related + [i for i in linked if i]:
             if other not in kb.intents:
                 errors.append(f"{where} : intention liée inconnue {other}")
         if len(entry.title) > TITLE_MAX:

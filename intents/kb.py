@@ -43,6 +43,8 @@ class Entry:
     source: Path | None = None
     # The few words a follow-up (« et pour le 2nd degré ? ») is read with; the title if unset.
     context: str | None = None
+    # (school queries) the topic a family asking the same thing is answered with.
+    families: str | None = None
 
 
 def escape(text: str) -> str:
@@ -155,6 +157,7 @@ class KnowledgeBase:
             howto=data.get("howto"),
             source=path,
             context=data.get("context"),
+            families=data.get("families"),
         )
 
     def template(self, intent_id: str) -> Template:
@@ -167,9 +170,10 @@ class KnowledgeBase:
             self._templates[intent_id] = cached
         return cached
 
-    def render(self, intent_id: str, today: date, **extra: object) -> str:
-        """The answer of an entry, as Telegram HTML."""
-        context: dict[str, object] = {**school_year_context(today), **extra}
+    def render(self, intent_id: str, today: date, role: str = "public", **extra: object) -> str:
+        """The answer of an entry, as Telegram HTML, written for that role (public, parent,
+        teacher, director, erun)."""
+        context: dict[str, object] = {**school_year_context(today), "role": role, **extra}
         return self.template(intent_id).render(**context).strip()
 
     def title(self, intent_id: str) -> str:

@@ -130,7 +130,7 @@ class Turn:
         return self.slots.get(slot) or SlotReading()
 
     def render(self, intent_id: str, **extra: object) -> str:
-        return self.kb.render(intent_id, self.today, **extra)
+        return self.kb.render(intent_id, self.today, self.speaker.role.value, **extra)
 
     def see_also(self, intent_ids: list[str]) -> list[Choice]:
         return [Choice(self.kb.title(i), RunIntent(i)) for i in intent_ids if i in self.kb.entries]

@@ -108,6 +108,15 @@ def run_intent(
         return out_of_scope(session, None)
     structure = session.structure_id()
     verdict = may(session.speaker, spec.permission, structure, session.incoming.private_chat)
+    entry = session.kb.entries.get(intent)
+    if (
+        verdict == Verdict.DENIED
+        and session.speaker.role in (Role.PUBLIC, Role.PARENT)
+        and entry is not None
+        and entry.families
+    ):
+        # « qu'est-ce qu'il me reste à faire pour la rentrée ? » from a parent: their steps.
+        return run_intent(session, entry.families, text, {})
     if verdict != Verdict.ALLOWED:
         return denial(session, verdict, spec.permission, intent)
     if (
@@ -226,13 +235,14 @@ def out_of_scope(session: Session, analysis: Analysis | None) -> Outcome:
         if default not in nearest and len(nearest) < 3:
             nearest.append(default)
     choices = [Choice(session.kb.title(i), RunIntent(i)) for i in nearest]
-    return session.text(
+    text = (
         "Désolé, je ne sais pas répondre à cette question : je connais les questions de "
         "rentrée sur l'ENT ONE (EduConnect, comptes, données et partages, actions de la "
-        "direction). Peut-être l'un de ces sujets ?\n\n"
-        "Il vous reste des questions ? Contactez votre eRun de circonscription.",
-        choices,
+        "direction). Peut-être l'un de ces sujets ?"
     )
+    if session.speaker.role != Role.ERUN:
+        text += "\n\nIl vous reste des questions ? Contactez votre eRun de circonscription."
+    return session.text(text, choices)
 
 
 def did_you_mean(session: Session, u: Understanding) -> Outcome:
