@@ -32,7 +32,11 @@ def test_block_parents_after_confirmation(talk, store) -> None:
     assert all(_relatives_blocked(store))
     assert [u.blocked for u in store.directory.users(DEMO, profiles=["Student"])].count(True) == 0
     last = store.audit.entries()[-1]
-    assert (last.who, last.action, last.outcome) == (DIRECTOR, "action.block", "done")
+    # Who typed (the transport identity), the school, and the accounts that changed.
+    assert (last.who, last.action, last.outcome) == (director.key, "action.block", "done")
+    assert last.structure_id == DEMO
+    blocked_now = {u.id for u in store.directory.users(DEMO, profiles=["Relative"]) if u.blocked}
+    assert len(last.targets) == 14 and set(last.targets) <= blocked_now
 
 
 def test_unblock_pupils_and_parents(talk, store) -> None:

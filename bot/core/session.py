@@ -174,7 +174,9 @@ class Session:
         structure: str | None = None,
     ) -> None:
         self.services.audit.record(
-            who=self.speaker.login or self.speaker.key,
+            # The transport identity (« console:claire.martin », « telegram:123 »): who really
+            # typed, whatever account it is linked to.
+            who=self.speaker.key,
             action=action,
             targets=targets,
             outcome=outcome,

@@ -11,7 +11,7 @@ from intents.admin.common import (
 )
 from intents.french import agree, count
 from intents.registry import Permission, registry
-from intents.turn import Proposal, Response, SchoolTurn, SlotValue
+from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
 
 
 def _block_proposal(turn: SchoolTurn, blocked: bool) -> Response:
@@ -66,7 +66,8 @@ def _block_execute(turn: SchoolTurn, args: dict[str, SlotValue], blocked: bool) 
     )
     if blocked:
         text += "\nN'oubliez pas de les débloquer après la rentrée (« débloque les parents »)."
-    return Response.text(text)
+    # The audit names the accounts that changed, not the profiles asked for.
+    return Response([Say(text)], targets=list(result.changed))
 
 
 @registry.intent(
