@@ -9,6 +9,7 @@ from intents.admin.common import (
     ask_slot,
     is_gar_group,
     person_slot,
+    profiles_arg,
     the_school,
 )
 from intents.domain import Group, User
@@ -114,49 +115,69 @@ def _account_refusal(user: User) -> str | None:
     slots=("account",),
 )
 def remove_manual_account(turn: SchoolTurn) -> Response:
-    """Supprime un compte manuel (pré-suppression s'il a déjà été activé)."""
+    """Supprime un ou plusieurs comptes manuels (pré-suppression s'ils ont été activés)."""
     everyone = {u.id: u for u in turn.directory.users(turn.structure_id, include_removed=True)}
     manual = {i: u for i, u in everyone.items() if u.is_manual}
     live = [u for u in manual.values() if u.is_live]
-    account_id = turn.value("account")
-    chosen = everyone.get(account_id) if isinstance(account_id, str) else None
-    if chosen is None:
+    named = turn.value("account")
+    if isinstance(named, list):
+        chosen = [everyone[i] for i in named if i in everyone]
+    elif isinstance(named, str) and named in everyone:
+        chosen = [everyone[named]]
+    else:
         missing = person_slot(turn, "account", manual, "compte manuel", live)
         if missing:
             return missing
-        chosen = manual[str(turn.value("account"))]
-    refusal = _account_refusal(chosen)
-    if refusal:
-        return Response([Say(refusal)], refusal="compte non manuel", targets=[chosen.id])
-    if chosen.activated:
-        what = (
-            "<b>pré-supprimer</b> le compte manuel de <b>{}</b> : il a déjà été activé, il "
-            "passe donc en pré-suppression."
+        chosen = [manual[str(turn.value("account"))]]
+    refusals = [r for r in map(_account_refusal, chosen) if r]
+    kept = [u for u in chosen if _account_refusal(u) is None]
+    if not kept:
+        return Response(
+            [Say("\n".join(refusals))], refusal="compte non manuel", targets=[u.id for u in chosen]
         )
-    else:
-        what = (
-            "<b>supprimer</b> le compte manuel de <b>{}</b> : il n'a jamais été activé, il "
-            "est donc supprimé directement."
+    lines = [_removal_line(u) for u in kept]
+    summary = "Je vais :\n" + "\n".join(lines) if len(lines) > 1 else "Je vais " + lines[0][2:]
+    says = [Say("\n".join(refusals))] if refusals else []
+    ids = [u.id for u in kept]
+    return Response(says, proposal=Proposal(summary, {"accounts": ids}, ids))
+
+
+def _removal_line(user: User) -> str:
+    name = escape(user.full_name)
+    if user.activated:
+        return (
+            f"• <b>pré-supprimer</b> le compte manuel de <b>{name}</b> : il a déjà été activé, "
+            "il passe donc en pré-suppression."
         )
-    summary = "Je vais " + what.format(escape(chosen.full_name))
-    return Response([], proposal=Proposal(summary, {"account": chosen.id}, [chosen.id]))
+    return (
+        f"• <b>supprimer</b> le compte manuel de <b>{name}</b> : il n'a jamais été activé, il "
+        "est donc supprimé directement."
+    )
 
 
 @registry.executor("action.remove_manual_account")
 def execute_remove_account(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
-    user = turn.directory.user(arg(args, "account"))
-    if user is None:
-        return Response([Say("Ce compte n'existe plus : rien à faire.")], refusal="disparu")
-    refusal = _account_refusal(user)
-    if refusal:
-        return Response([Say(refusal)], refusal="compte non manuel ou déjà supprimé")
-    outcome = turn.directory.remove_manual_account(user.id, turn.today)
-    if outcome == "pre_deleted":
-        return Response.text(
-            f"✅ C'est fait : le compte de {escape(user.full_name)} est <b>pré-supprimé</b> "
-            "(il avait déjà été activé)."
+    ids = profiles_arg(args, "accounts") or [arg(args, "account")]
+    lines, refusals, done = [], [], []
+    for user_id in ids:
+        user = turn.directory.user(user_id)
+        refusal = "Ce compte n'existe plus : rien à faire." if user is None else None
+        refusal = refusal or (_account_refusal(user) if user else None)
+        if refusal or user is None:
+            refusals.append(refusal or "")
+            continue
+        outcome = turn.directory.remove_manual_account(user.id, turn.today)
+        state = "pré-supprimé" if outcome == "pre_deleted" else "supprimé"
+        why = (
+            "il avait déjà été activé"
+            if outcome == "pre_deleted"
+            else "il n'avait jamais été activé"
         )
-    return Response.text(
-        f"✅ C'est fait : le compte de {escape(user.full_name)} est <b>supprimé</b> "
-        "(il n'avait jamais été activé)."
-    )
+        lines.append(f"le compte de {escape(user.full_name)} est <b>{state}</b> ({why})")
+        done.append(user.id)
+    if not done:
+        return Response([Say("\n".join(refusals))], refusal="compte non manuel ou déjà supprimé")
+    text = "✅ C'est fait : " + " ; ".join(lines) + "."
+    if refusals:
+        text += "\n" + "\n".join(refusals)
+    return Response([Say(text)], targets=done)

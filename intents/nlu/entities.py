@@ -47,6 +47,8 @@ class Resolution:
     partial: bool = False
     # Someone the message names fully who is not among the people looked at.
     absent: str | None = None
+    # Several people named in one order (« les comptes de X et Y »).
+    several: list[str] = field(default_factory=list)
 
 
 class EntityReader:

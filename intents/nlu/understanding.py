@@ -286,6 +286,17 @@ class Understander:
             return None
         return next(u.full_name for u in others if u.id == found.value)
 
+    def _several(self, text: str, people: list[User]) -> Resolution | None:
+        """« supprime les comptes de X et Y »: each part names one person, and they differ."""
+        parts = [p for p in _LIST_SEPARATORS.split(text) if p.strip()]
+        if len(parts) < 2:
+            return None
+        found = [self.reader.person(part, people) for part in parts]
+        ids = [r.value for r in found if r.value is not None and not r.partial]
+        if len(ids) != len(parts) or len(set(ids)) != len(ids):
+            return None
+        return Resolution(several=ids)
+
     def resolve(self, slot: str, text: str, directory: Directory, structure_id: str) -> Resolution:
         if slot == "teacher":
             teachers = self._read(directory, "teachers", structure_id)
@@ -308,6 +319,9 @@ class Understander:
         if slot == "account":
             everyone = self._read(directory, "everyone", structure_id)
             people = [u for u in everyone if u.source == "MANUAL"]
+            several = self._several(text, everyone)
+            if several:
+                return several
             found = self.reader.person(text, people)
             if found.value is None and not found.candidates:
                 # A non-manual account named on purpose gets a clear refusal, not "not found".
@@ -318,7 +332,12 @@ class Understander:
         return Resolution()
 
 
+_LIST_SEPARATORS = re.compile(r",|;|\bet\b|\bainsi que\b", re.IGNORECASE)
+
+
 def _reading(resolution: Resolution, text: str) -> SlotReading:
+    if resolution.several:
+        return SlotReading(value=list(resolution.several))
     if resolution.absent is not None:
         return SlotReading(absent=resolution.absent, query=text)
     if resolution.value is not None:
