@@ -130,34 +130,21 @@ class Session:
     ) -> Turn:
         """The handler's view of this message: a SchoolTurn when a school is acted on."""
         structure = structure or self.structure_id()
-        day, private = self.now.date(), self.incoming.private_chat
-        if structure is None:
-            return Turn(
-                self.speaker,
-                text,
-                intent,
-                self.confidence,
-                slots,
-                self.kb,
-                day,
-                self.now,
-                private,
-                offer,
-            )
-        return SchoolTurn(
+        turn = Turn(
             self.speaker,
             text,
             intent,
             self.confidence,
             slots,
             self.kb,
-            day,
+            self.now.date(),
             self.now,
-            private,
+            self.incoming.private_chat,
             offer,
-            directory=self.services.directory,
-            structure_id=structure,
         )
+        if structure is None:
+            return turn
+        return SchoolTurn(**vars(turn), directory=self.services.directory, structure_id=structure)
 
     def school_turn(self, intent: str, text: str, slots: Slots, structure: str) -> SchoolTurn:
         turn = self.turn(intent, text, slots, structure)
