@@ -4,100 +4,44 @@ the real core, replies over HTTP. Nothing of ours is mocked; waits are on record
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import re
-import signal
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from telegram.ext import Application
 
-from bot.channels.telegram.app import (
-    APOLOGY,
-    DIRECTOR_COMMANDS,
-    SLOW_DOWN,
-    FloodGuard,
-    build_application,
-    polling_session,
-    split_html,
-)
-from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, Call, FakeBotApi
+from bot.channels.telegram.app import build_application, polling_session
+from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, FakeBotApi
+from bot.channels.telegram.flow import SLOW_DOWN
+from bot.channels.telegram.html import split_html
 from bot.core.assistant import Assistant
-from bot.core.messages import Button, Outcome, Reply
-from bot.settings import load_settings
+from bot.core.messages import APOLOGY, Button, Menu, Outcome, Reply
 from bot.storage.store import Store
 from tests.support import DEMO, DIRECTOR, Clock
+from tests.telegram_support import (
+    Bot,
+    bot_settings,
+    keyboard,
+    labels,
+    menu_of,
+    running_bot,
+    running_cli,
+    start_cli,
+    stop_with_sigterm,
+    table_menu,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 READS_TEXT = "Je ne lis que les messages écrits"
-
-
-class FloodClock:
-    """The flood guard's monotonic clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Bot:
-    """The running bot and the fake Telegram around it."""
-
-    api: FakeBotApi
-    app: Application
-    store: Store
-    assistant: Assistant
-    clock: Clock
-    flood_clock: FloodClock
-
-    @property
-    def username(self) -> str:
-        return self.api.bot_user["username"]
-
-    async def ask(self, user: dict[str, Any], text: str, **where: Any) -> Call:
-        """Send `text` and return the first message the bot sends back to that chat."""
-        chat = where.get("chat") or self.api.private_chat(user)
-        mark = self.api.mark()
-        self.api.send_text(user, text, **where)
-        return await self.api.wait_call("sendMessage", chat_id=chat["id"], after=mark)
-
-    async def settle(self, update: dict[str, Any]) -> None:
-        """Until `update` and all before it are fully processed (no sleeping and hoping)."""
-        await self.api.wait_confirmed(update["update_id"])
-        await asyncio.wait_for(self.app.update_queue.join(), timeout=5)
+ADAPTER_LOG = "bot.channels.telegram.adapter"
 
 
 @pytest_asyncio.fixture
 async def bot(store: Store, assistant: Assistant, clock: Clock) -> AsyncIterator[Bot]:
-    async with FakeBotApi() as api:
-        settings = load_settings(
-            telegram_token=FAKE_TOKEN, telegram_api_url=api.base_url, database_url="sqlite://"
-        )
-        flood_clock = FloodClock()
-        # The production configuration, AIORateLimiter included.
-        application = build_application(
-            settings, assistant, flood_guard=FloodGuard(clock=flood_clock)
-        )
-        async with polling_session(application):
-            yield Bot(api, application, store, assistant, clock, flood_clock)
-
-
-def _keyboard(call: Call) -> list[list[dict[str, str]]]:
-    return (call.params.get("reply_markup") or {}).get("inline_keyboard") or []
-
-
-def _labels(call: Call) -> list[str]:
-    return [button["text"] for row in _keyboard(call) for button in row]
+    async with running_bot(store, assistant, clock) as running:
+        yield running
 
 
 def _relatives_blocked(store: Store) -> list[bool]:
@@ -111,13 +55,10 @@ def _relatives_blocked(store: Store) -> list[bool]:
 async def test_public_menu_is_set_at_start(bot: Bot) -> None:
     call = await bot.api.wait_call("setMyCommands")
     assert call.params.get("scope", {"type": "default"}) == {"type": "default"}
-    assert [c["command"] for c in call.params["commands"]] == [
-        "start",
-        "aide",
-        "connexion",
-        "deconnexion",
-        "annuler",
-    ]
+    assert menu_of(call.params["commands"]) == table_menu(Menu.PUBLIC)
+    assert {"start", "aide", "connexion", "deconnexion", "annuler"} <= {
+        c["command"] for c in call.params["commands"]
+    }
     assert all(c["description"] for c in call.params["commands"])
 
 
@@ -129,7 +70,7 @@ async def test_parent_question_is_answered_in_html_without_preview(bot: Bot) -> 
     assert reply.params["parse_mode"] == "HTML"
     assert reply.params["link_preview_options"] == {"is_disabled": True}
     # Buttons carry the core's opaque ids, within Telegram's 64 bytes.
-    for row in _keyboard(reply):
+    for row in keyboard(reply):
         for button in row:
             assert 0 < len(button["callback_data"].encode()) <= 64
 
@@ -153,7 +94,7 @@ async def test_command_addressed_with_the_bot_suffix(bot: Bot) -> None:
 async def test_pressing_a_see_also_button_answers_that_topic(bot: Bot) -> None:
     parent = bot.api.user(1004)
     reply = await bot.ask(parent, "comment activer mon compte educonnect")
-    label = _labels(reply)[0]
+    label = labels(reply)[0]
     mark = bot.api.mark()
     bot.api.press(parent, reply.result, label)
     answer = await bot.api.wait_call("answerCallbackQuery", after=mark)
@@ -196,9 +137,7 @@ async def test_director_links_blocks_parents_and_confirms(bot: Bot) -> None:
     assert "Bienvenue" in welcome.params["text"]
     menu = await bot.api.wait_call("setMyCommands", after=mark)
     assert menu.params["scope"] == {"type": "chat", "chat_id": director["id"]}
-    assert [c["command"] for c in menu.params["commands"]] == [
-        c.command for c in DIRECTOR_COMMANDS
-    ]
+    assert menu_of(menu.params["commands"]) == table_menu(Menu.DIRECTOR)
 
     before = _relatives_blocked(bot.store)
     assert not all(before)
@@ -208,9 +147,9 @@ async def test_director_links_blocks_parents_and_confirms(bot: Bot) -> None:
         "sendMessage",
         chat_id=director["id"],
         after=mark,
-        where=lambda c: "Confirmer" in _labels(c),
+        where=lambda c: "Confirmer" in labels(c),
     )
-    assert _labels(proposal) == ["Confirmer", "Annuler"]
+    assert labels(proposal) == ["Confirmer", "Annuler"]
     assert _relatives_blocked(bot.store) == before  # nothing happens before confirmation
 
     # Someone else presses it (a forged press: the core owns the button ids): refused.
@@ -252,7 +191,7 @@ async def test_edit_refused_by_telegram_falls_back_to_a_new_message(bot: Bot) ->
     mark = bot.api.mark()
     bot.api.send_text(director, "bloque les parents")
     proposal = await bot.api.wait_call(
-        "sendMessage", after=mark, where=lambda c: "Annuler" in _labels(c)
+        "sendMessage", after=mark, where=lambda c: "Annuler" in labels(c)
     )
     bot.api.fail_next("editMessageText", 400, "Bad Request: message can't be edited")
     mark = bot.api.mark()
@@ -300,7 +239,7 @@ async def test_director_action_in_a_group_is_refused(bot: Bot) -> None:
     group = bot.api.group_chat(-1009876543210, "Équipe école")
     reply = await bot.ask(director, f"@{bot.username} bloque les parents", chat=group)
     assert "message privé" in reply.params["text"]
-    assert "Confirmer" not in _labels(reply)
+    assert "Confirmer" not in labels(reply)
     assert _relatives_blocked(bot.store) == before
 
 
@@ -348,12 +287,12 @@ async def test_error_handler_apologises_and_the_bot_keeps_running(
     parent = bot.api.user(3002)
     with monkeypatch.context() as patch:
         patch.setattr(bot.assistant, "handle", broken)
-        with caplog.at_level(logging.ERROR, logger="bot.channels.telegram.app"):
+        with caplog.at_level(logging.ERROR, logger=ADAPTER_LOG):
             mark = bot.api.mark()
             update = bot.api.send_text(parent, "bonjour")
             apology = await bot.api.wait_call("sendMessage", chat_id=parent["id"], after=mark)
     assert apology.params["text"] == APOLOGY
-    failure = [r for r in caplog.records if r.name == "bot.channels.telegram.app"]
+    failure = [r for r in caplog.records if r.name == ADAPTER_LOG]
     assert failure and f"update {update['update_id']} failed" in failure[0].getMessage()
     assert failure[0].exc_info and "the core broke" in str(failure[0].exc_info[1])
 
@@ -380,7 +319,7 @@ async def test_long_reply_is_split_with_buttons_on_the_last_chunk(
     sent = bot.api.calls_of("sendMessage", chat_id=parent["id"], after=mark)
     assert len(sent) == 3
     assert all(len(call.params["text"]) <= 4096 for call in sent)
-    assert [bool(_keyboard(call)) for call in sent] == [False, False, True]
+    assert [bool(keyboard(call)) for call in sent] == [False, False, True]
     # Cut between paragraphs: each chunk starts with a numbered step, none is lost.
     starts = [int(call.params["text"].split(".", 1)[0]) for call in sent]
     assert starts[0] == 0 and starts == sorted(starts)
@@ -392,10 +331,7 @@ async def test_pending_updates_are_processed_before_stopping(
     store: Store, assistant: Assistant
 ) -> None:
     async with FakeBotApi() as api:
-        settings = load_settings(
-            telegram_token=FAKE_TOKEN, telegram_api_url=api.base_url, database_url="sqlite://"
-        )
-        application = build_application(settings, assistant)
+        application = build_application(bot_settings(api), assistant)
         parents = [api.user(5000 + i) for i in range(5)]
         async with polling_session(application):
             updates = [api.send_text(parent, "bonjour") for parent in parents]
@@ -477,54 +413,6 @@ def test_split_html_counts_utf16_units() -> None:
 
 
 # -- start-up ------------------------------------------------------------------------------
-
-
-def _env(tmp_path: Path, **values: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "PORT"))
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'assistant.db'}"
-    env.update(values)
-    return env
-
-
-async def start_cli(tmp_path: Path, command: str, **env: str) -> asyncio.subprocess.Process:
-    # cwd is a temporary folder so that a developer's .env does not leak into the test.
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        command,
-        cwd=tmp_path,
-        env=_env(tmp_path, **env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-@contextlib.asynccontextmanager
-async def running_cli(
-    tmp_path: Path, command: str, **env: str
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A `python -m bot COMMAND` subprocess, killed on the way out if a test left it running."""
-    process = await start_cli(tmp_path, command, **env)
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def stop_with_sigterm(process: asyncio.subprocess.Process) -> str:
-    """Send SIGTERM as a process manager would; returns what the process wrote on stderr."""
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    return stderr.decode()
 
 
 @pytest.mark.asyncio

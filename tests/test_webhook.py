@@ -18,7 +18,7 @@ from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, FakeBotApi
 from bot.core.assistant import Assistant
 from bot.settings import SettingsError, load_settings
 from bot.storage.store import Store
-from tests.test_telegram import running_cli, start_cli, stop_with_sigterm
+from tests.telegram_support import bot_settings, running_cli, start_cli, stop_with_sigterm
 
 SECRET = "s3cret-Token_for-tests"
 PUBLIC_URL = "https://assistant.example.org/telegram"
@@ -45,13 +45,8 @@ class Webhook:
 @pytest_asyncio.fixture
 async def webhook(store: Store, assistant: Assistant) -> AsyncIterator[Webhook]:
     async with FakeBotApi() as api:
-        settings = load_settings(
-            telegram_token=FAKE_TOKEN,
-            telegram_api_url=api.base_url,
-            database_url="sqlite://",
-            webhook_url=PUBLIC_URL,
-            webhook_secret=SECRET,
-            port=_free_port(),
+        settings = bot_settings(
+            api, webhook_url=PUBLIC_URL, webhook_secret=SECRET, port=_free_port()
         )
         options = webhook_options(settings)
         application = build_application(settings, assistant)

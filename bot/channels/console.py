@@ -1,4 +1,8 @@
-"""The terminal adapter: same core as Telegram, buttons shown as numbered choices."""
+"""The terminal adapter: same core as Telegram, buttons shown as numbered choices.
+
+The console is the one place where a button is chosen by its number or its label: the core
+only ever receives the opaque id of the button pressed, as from Telegram.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +10,68 @@ import json
 from typing import IO, Any
 
 from bot.core.assistant import Assistant
-from bot.core.messages import Incoming, Outcome
+from bot.core.messages import Button, Incoming, Outcome
+from bot.core.state import ConversationState
 from bot.settings import Settings
 from intents.kb import html_to_text
 
 
 class Console:
+    """One speaker in the terminal, interactive or JSONL."""
+
     def __init__(self, assistant: Assistant, login: str | None) -> None:
         self.assistant = assistant
         self.login = login
         self.speaker_key = f"console:{login}" if login else "console:public"
-        self.last_buttons: list[tuple[str, str]] = []
+        # The buttons of the latest answer that had some, numbered across its replies.
+        self.last_buttons: list[Button] = []
 
     @classmethod
     def create(
         cls, settings: Settings, store: Any, *, login: str | None, structure: str | None
     ) -> Console:
+        """A console on that store, speaking as `login` (checked in the directory)."""
         if login is not None:
             user = store.directory.user_by_login(login)
             if user is None:
                 raise LookupError(f"Compte inconnu dans l'annuaire : {login}")
-        return cls(Assistant.create(settings, store), login)
+        console = cls(Assistant.create(settings, store), login)
+        console.last_buttons = console.stored_buttons()
+        return console
+
+    def stored_buttons(self) -> list[Button]:
+        """The buttons of the latest answer of an earlier run: conversations persist, and a
+        later run may press « Confirmer » on what the previous one left pending."""
+        data = self.assistant.services.conversations.get(self.speaker_key)
+        state = ConversationState.from_json(data)
+        return [
+            Button(state.buttons[button_id].label, button_id)
+            for button_id in state.last_buttons
+            if button_id in state.buttons
+        ]
 
     def send(self, text: str | None = None, press: str | None = None) -> Outcome:
+        """Hand one message, or the button chosen by its number or label, to the core."""
         if press is not None:
-            press = self._button_id(press)
+            press = self.button_id(press) or press
         incoming = Incoming(self.speaker_key, self.speaker_key, text=text, press=press)
         outcome = self.assistant.handle(incoming, login=self.login)
-        buttons = [(b.label, b.id) for r in outcome.replies for b in r.buttons]
+        buttons = [button for reply in outcome.replies for button in reply.buttons]
         if buttons:
             self.last_buttons = buttons
         return outcome
 
-    def _button_id(self, choice: str) -> str:
-        """A number or a label of the last buttons; otherwise handed to the core as is."""
+    def button_id(self, choice: str) -> str | None:
+        """The id of the last buttons' choice: its number (from 1) or its label, in any case."""
         wanted = choice.strip()
         if wanted.isdigit() and 1 <= int(wanted) <= len(self.last_buttons):
-            return self.last_buttons[int(wanted) - 1][1]
-        for label, button_id in self.last_buttons:
-            if label.lower() == wanted.lower():
-                return button_id
-        return wanted
+            return self.last_buttons[int(wanted) - 1].id
+        folded = wanted.casefold()
+        return next((b.id for b in self.last_buttons if b.label.casefold() == folded), None)
 
     # -- JSONL --------------------------------------------------------------------------
     def run_jsonl(self, source: IO[str], sink: IO[str]) -> int:
+        """One JSON object a line in ({"text"} or {"press"}), one a line out (cli-contract)."""
         for line in source:
             if not line.strip():
                 continue
@@ -89,10 +111,11 @@ class Console:
 
     # -- interactive --------------------------------------------------------------------
     def run_interactive(self, source: IO[str], sink: IO[str]) -> int:
+        """A prompt until end of input or « /quitter »; buttons are numbered choices."""
         who = f" (en tant que {self.login})" if self.login else ""
         sink.write(
-            f"Assistant Rentrée ENT{who}. Posez votre question ; un numéro choisit un bouton ; "
-            "« /quitter » pour sortir.\n"
+            f"Assistant Rentrée ENT{who}. Posez votre question ; un numéro ou un libellé choisit "
+            "un bouton ; « /quitter » pour sortir.\n"
         )
         while True:
             sink.write("\nvous> ")
@@ -104,8 +127,12 @@ class Console:
             text = line.strip()
             if text in {"/quitter", "/quit", "/exit"}:
                 return 0
-            press = text if text.isdigit() and self.last_buttons else None
-            outcome = self.send(text=None if press else text, press=press)
+            # A number or a label of the buttons shown presses that button; anything else,
+            # « oui » included, is a message for the core.
+            if self.button_id(text) is not None:
+                outcome = self.send(press=text)
+            else:
+                outcome = self.send(text=text)
             number = 0
             for reply in outcome.replies:
                 sink.write("\n" + html_to_text(reply.text) + "\n")

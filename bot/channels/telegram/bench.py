@@ -18,6 +18,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from bot.app import start
+from bot.channels.telegram.app import build_application, polling_session
 from bot.channels.telegram.fake_bot_api import Call, FakeBotApi
 from bot.settings import Settings
 
@@ -38,6 +40,8 @@ FIRST_USER_ID = 500_000_000
 
 @dataclass
 class BenchResult:
+    """What one run measured."""
+
     updates: int
     seconds: float
     latencies: list[float]
@@ -51,13 +55,24 @@ class BenchResult:
 
     @property
     def rate(self) -> float:
+        """Messages answered per second."""
         return self.updates / self.seconds if self.seconds else 0.0
 
     def percentile(self, share: float) -> float:
+        """The latency under which `share` of the messages were answered."""
         ordered = sorted(self.latencies)
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@dataclass
+class _Progress:
+    queued: int = 0
+    answered: int = 0
+    extra: int = 0
+    start: float = 0.0
+    end: float = 0.0
 
 
 def _pin_to_one_cpu() -> int | None:
@@ -73,56 +88,53 @@ async def bench_telegram(
     settings: Settings, n: int, *, concurrency: int = 4, rate_limiter: bool = False
 ) -> BenchResult:
     """Push WARM_UP + n updates through the stack; measure the last n."""
-    from bot.app import DEMO_SCHOOL
-    from bot.channels.telegram.app import build_application, polling_session
-    from bot.core.assistant import Assistant
-    from bot.storage.schoolfile import import_school
-    from bot.storage.store import Store
-
     total = WARM_UP + n
     # Enough users that none comes near the flood guard (20 messages in 10 s).
     users = max(1000, 4 * concurrency)
-    store = Store.in_memory()
-    import_school(store, DEMO_SCHOOL)
     async with FakeBotApi() as api:
         bench_settings = settings.model_copy(
-            update={"telegram_token": api.token, "telegram_api_url": api.base_url}
+            update={
+                "telegram_token": api.token,
+                "telegram_api_url": api.base_url,
+                # A throw-away database in memory, seeded with the demo school by start().
+                "database_url": "sqlite://",
+            }
         )
-        assistant = Assistant.create(bench_settings, store)
-        application = build_application(bench_settings, assistant, rate_limiter=rate_limiter)
+        app = start(bench_settings)
+        application = build_application(bench_settings, app.assistant, rate_limiter=rate_limiter)
 
         free = deque(range(FIRST_USER_ID, FIRST_USER_ID + users))
         in_flight: dict[int, tuple[int, int]] = {}  # chat id -> (sequence number, update id)
         latencies: list[float] = []
         done = asyncio.Event()
-        state = {"queued": 0, "answered": 0, "extra": 0, "start": 0.0, "end": 0.0}
+        state = _Progress()
 
         def queue_next() -> None:
-            sequence = state["queued"]
-            state["queued"] += 1
+            sequence = state.queued
+            state.queued += 1
             user_id = free.popleft()
             user = api.user(user_id, "Parent")
             update = api.send_text(user, MESSAGES[sequence % len(MESSAGES)])
             in_flight[user_id] = (sequence, update["update_id"])
             if sequence == WARM_UP:
-                state["start"] = time.perf_counter()
+                state.start = time.perf_counter()
 
         def on_call(call: Call) -> None:
             if call.method not in ("sendMessage", "editMessageText"):
                 return
             entry = in_flight.pop(call.chat_id, None)
             if entry is None:
-                state["extra"] += 1  # a second reply to the same message
+                state.extra += 1  # a second reply to the same message
                 return
             sequence, update_id = entry
             if sequence >= WARM_UP:
                 latencies.append(call.at - api.served_at[update_id])
-            state["answered"] += 1
+            state.answered += 1
             free.append(call.chat_id)
-            if state["queued"] < total:
+            if state.queued < total:
                 queue_next()
-            if state["answered"] == total:
-                state["end"] = call.at
+            if state.answered == total:
+                state.end = call.at
                 done.set()
 
         api.listeners.append(on_call)
@@ -138,23 +150,24 @@ async def bench_telegram(
                     await asyncio.wait_for(done.wait(), timeout=max(60.0, n / 20))
             finally:
                 gc.unfreeze()
-        store.dispose()
+        app.close()
 
-    measured = max(0, state["answered"] - WARM_UP)
-    end = state["end"] or time.perf_counter()
+    measured = max(0, state.answered - WARM_UP)
+    end = state.end or time.perf_counter()
     return BenchResult(
         updates=measured,
-        seconds=end - state["start"],
+        seconds=end - state.start,
         latencies=latencies,
         concurrency=concurrency,
         users=users,
         rate_limiter=rate_limiter,
-        extra_replies=state["extra"],
-        unanswered=total - state["answered"],
+        extra_replies=state.extra,
+        unanswered=total - state.answered,
     )
 
 
 def format_result(result: BenchResult) -> str:
+    """The report printed by the bench command, in French."""
     ms = 1000
     lines = [
         f"bench telegram : {result.updates} messages mesurés (après {WARM_UP} d'échauffement), "

@@ -1,0 +1,227 @@
+"""The PTB callbacks: each turns an update into an `Incoming`, asks the core, and turns the
+`Outcome` back into Bot API calls (send, edit, menu).
+
+The adapter says nothing of its own except the flood guard's line and the core's apology
+when a handler fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.channels.telegram.flow import SLOW_DOWN, FloodGuard
+from bot.channels.telegram.html import split_html
+from bot.channels.telegram.incoming import attachment_kind, clean_text, incoming_of
+from bot.channels.telegram.menus import apply_menu
+from bot.core.messages import APOLOGY, Button, Incoming, Outcome, Reply
+
+log = logging.getLogger(__name__)
+
+# Buttons whose labels are all this short share a row (Confirmer | Annuler).
+SHORT_LABEL = 20
+
+
+class Core(Protocol):
+    """What the adapter needs from `bot.core.Assistant`."""
+
+    def handle(self, incoming: Incoming) -> Outcome:
+        """The core's answer to one message."""
+
+
+def _keyboard(buttons: list[Button]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    width = 2 if all(len(button.label) <= SHORT_LABEL for button in buttons) else 1
+    keys = [InlineKeyboardButton(button.label, callback_data=button.id) for button in buttons]
+    return InlineKeyboardMarkup([keys[i : i + width] for i in range(0, len(keys), width)])
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where replies go: the chat, its forum topic, and the message answered in a group."""
+
+    chat_id: int
+    thread_id: int | None = None
+    quote: int | None = None
+
+    @classmethod
+    def of(cls, message: MaybeInaccessibleMessage, *, quote: bool) -> _Destination:
+        """Where the answer to that message goes; `quote` it in a group."""
+        # An InaccessibleMessage (pressed button on a message older than 48 h) has no topic.
+        topic = getattr(message, "is_topic_message", False)
+        thread = getattr(message, "message_thread_id", None) if topic else None
+        # In a group several people talk: quoting says whom the answer is for.
+        in_group = message.chat.type != ChatType.PRIVATE
+        return cls(message.chat.id, thread, message.message_id if quote and in_group else None)
+
+
+class TelegramAdapter:
+    """Holds the core and the flood guard; its methods are the PTB callbacks."""
+
+    def __init__(self, assistant: Core, flood_guard: FloodGuard) -> None:
+        self.assistant = assistant
+        self.flood_guard = flood_guard
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def guard_floods(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stop a user who sends too much, before any other handler runs."""
+        user = update.effective_user
+        if user is None:
+            return
+        verdict = self.flood_guard.check(user.id)
+        if verdict == "pass":
+            return
+        if update.callback_query is not None:
+            # The press is not processed, but Telegram's spinner must still stop.
+            await answer_quietly(update)
+        if verdict == "warn":
+            log.info("flood guard: muting user %s for %.0f s", user.id, self.flood_guard.window)
+            message = update.effective_message
+            if message is not None:
+                await self._send(context, _Destination.of(message, quote=False), Reply(SLOW_DOWN))
+        raise ApplicationHandlerStop
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Forward a text message or a command, verbatim, to the core."""
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        text = clean_text(message.text, context.bot.username)
+        outcome = self._ask(update, text=text)
+        await self._deliver(context, update, outcome, _Destination.of(message, quote=True))
+
+    async def on_unsupported(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Tell the core about a photo, sticker, edit…: it answers that it reads text."""
+        message = update.effective_message
+        assert message is not None
+        kind = "edited_message" if update.edited_message else attachment_kind(message)
+        outcome = self._ask(update, unsupported=kind)
+        await self._deliver(context, update, outcome, _Destination.of(message, quote=True))
+
+    async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Forward a button press (its opaque id) to the core; edit the pressed message."""
+        query = update.callback_query
+        assert query is not None
+        # Answered first and always: it stops the spinner even if the core or a send fails.
+        await answer_quietly(update)
+        message = query.message
+        if query.data is None or message is None:
+            return
+        outcome = self._ask(update, press=query.data)
+        pressed = message if isinstance(message, Message) else None
+        await self._deliver(
+            context, update, outcome, _Destination.of(message, quote=False), pressed=pressed
+        )
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the failure with its update id and apologise to the user; the bot keeps running."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s failed", update_id, exc_info=context.error)
+        if not isinstance(update, Update):
+            return  # a network error of the polling loop: nobody to apologise to
+        message = update.effective_message
+        if message is None:
+            return
+        try:
+            await self._send(context, _Destination.of(message, quote=False), Reply(APOLOGY))
+        except TelegramError:
+            log.warning("could not send the apology for update %s", update_id, exc_info=True)
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def _ask(self, update: Update, **fields: Any) -> Outcome:
+        # Called on the event loop, not in a thread: the core is synchronous and takes about a
+        # millisecond, and its store (SQLAlchemy sessions, thread-local transactions) is then
+        # only ever used from one thread; other conversations' network waits still overlap.
+        return self.assistant.handle(incoming_of(update, **fields))
+
+    async def _deliver(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        update: Update,
+        outcome: Outcome,
+        destination: _Destination,
+        *,
+        pressed: Message | None = None,
+    ) -> None:
+        replies = [reply for reply in outcome.replies if reply.text.strip()]
+        if replies and pressed is not None and replies[0].edits_pressed:
+            await self._edit(context, pressed, destination, replies.pop(0))
+        for reply in replies:
+            await self._send(context, destination, reply)
+        if outcome.menu is not None and update.effective_user is not None:
+            await apply_menu(context.bot, update.effective_user.id, outcome.menu)
+
+    async def _send(
+        self, context: ContextTypes.DEFAULT_TYPE, destination: _Destination, reply: Reply
+    ) -> None:
+        chunks = split_html(reply.text)
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            await context.bot.send_message(
+                destination.chat_id,
+                chunk,
+                message_thread_id=destination.thread_id,
+                reply_markup=_keyboard(reply.buttons) if last else None,
+                reply_parameters=(
+                    ReplyParameters(destination.quote, allow_sending_without_reply=True)
+                    if destination.quote and index == 0
+                    else None
+                ),
+            )
+
+    async def _edit(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        pressed: Message,
+        destination: _Destination,
+        reply: Reply,
+    ) -> None:
+        chunks = split_html(reply.text)
+        single = len(chunks) == 1
+        try:
+            # Telegram drops the inline keyboard of a message edited without reply_markup:
+            # that is how the pressed buttons (Confirmer / Annuler) go away.
+            await pressed.edit_text(
+                chunks[0], reply_markup=_keyboard(reply.buttons) if single else None
+            )
+        except BadRequest as error:
+            if "not modified" in error.message.lower():
+                return
+            # Too old or no longer editable: say it in a new message, and still take the
+            # buttons away so that they cannot be pressed again.
+            log.info("could not edit message %s: %s", pressed.message_id, error.message)
+            await self._send(context, destination, reply)
+            with contextlib.suppress(BadRequest):
+                await pressed.edit_reply_markup(reply_markup=None)
+            return
+        if not single:
+            rest = Reply("\n\n".join(chunks[1:]), reply.buttons)
+            await self._send(context, destination, rest)
+
+
+async def answer_quietly(update: Update) -> None:
+    """Stop the spinner of a pressed button; a query too old to answer is no failure."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer()
+    except BadRequest as error:
+        # "query is too old" after a restart: the press itself is still worth processing.
+        log.info("could not answer callback query %s: %s", query.id, error.message)
