@@ -1,7 +1,7 @@
 """The terminal adapter: same core as Telegram, buttons shown as numbered choices.
 
-The console is the one place where a button is chosen by its number or its label: the core
-only ever receives the opaque id of the button pressed, as from Telegram.
+The console numbers the buttons it shows and turns a number into the button's id; a label
+typed or pressed is resolved by the core, as for a label typed on Telegram.
 """
 
 from __future__ import annotations
@@ -62,12 +62,11 @@ class Console:
         return outcome
 
     def button_id(self, choice: str) -> str | None:
-        """The id of the last buttons' choice: its number (from 1) or its label, in any case."""
+        """The id of the button shown with that number (from 1)."""
         wanted = choice.strip()
         if wanted.isdigit() and 1 <= int(wanted) <= len(self.last_buttons):
             return self.last_buttons[int(wanted) - 1].id
-        folded = wanted.casefold()
-        return next((b.id for b in self.last_buttons if b.label.casefold() == folded), None)
+        return None
 
     # -- JSONL --------------------------------------------------------------------------
     def run_jsonl(self, source: IO[str], sink: IO[str]) -> int:
@@ -127,8 +126,8 @@ class Console:
             text = line.strip()
             if text in {"/quitter", "/quit", "/exit"}:
                 return 0
-            # A number or a label of the buttons shown presses that button; anything else,
-            # « oui » included, is a message for the core.
+            # A number presses the button shown with it; anything else is a message for the
+            # core, which reads a typed label or « oui » as the button it stands for.
             if self.button_id(text) is not None:
                 outcome = self.send(press=text)
             else:

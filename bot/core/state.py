@@ -106,11 +106,17 @@ class ConversationState:
         found = self.buttons.get(pressed)
         if found is not None:
             return found
-        wanted = pressed.strip().casefold()
+        by_label = self._latest_labelled(pressed)
+        return self.buttons[by_label] if by_label else None
+
+    def _latest_labelled(self, label: str) -> str | None:
+        """The id of the latest button with that label (any case): the one place labels are
+        resolved, for a label typed (Telegram, console) or pressed by name (scripts)."""
+        wanted = label.strip().casefold()
         for button_id in self.last_buttons:
             candidate = self.buttons.get(button_id)
             if candidate is not None and candidate.label.casefold() == wanted:
-                return candidate
+                return button_id
         return None
 
     def typed_press(self, text: str) -> str | None:
@@ -126,12 +132,7 @@ class ConversationState:
             for button_id, button in self.buttons.items():
                 if button.payload == wanted:
                     return button_id
-        wanted_label = text.strip().casefold()
-        for button_id in self.last_buttons:
-            candidate = self.buttons.get(button_id)
-            if candidate is not None and candidate.label.casefold() == wanted_label:
-                return button_id
-        return None
+        return self._latest_labelled(text)
 
     def keep_button(self, button_id: str, button: StoredButton) -> None:
         self.buttons[button_id] = button

@@ -86,8 +86,8 @@ def incoming_of(update: Update, **fields: Any) -> Incoming:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     return Incoming(
-        speaker_key=f"tg:{user.id}",
-        chat_key=f"tg:{chat.id}",
+        speaker_key=f"telegram:{user.id}",
+        chat_key=f"telegram:{chat.id}",
         private_chat=chat.type == ChatType.PRIVATE,
         # Unaddressed group messages never reach the handlers (AddressedToBot filter).
         addressed=True,
