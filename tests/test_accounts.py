@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from bot.app import DEMO_SCHOOL
 from bot.storage.accounts import CODE_ALPHABET, AccountLinks, LinkError, UnknownLogin
 from bot.storage.schoolfile import import_school
-from bot.storage.store import LinkCodeRow, Store
+from bot.storage.store import Store
+from bot.storage.tables import LinkCodeRow
 
 NOW = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 

@@ -7,11 +7,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from bot.app import open_store
 from bot.cli.storage import guarded
 from bot.settings import Settings
+from bot.storage.schoolfile import import_school
+from bot.storage.store import Store
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--self-test",
         action="store_true",
-        help="ajoute la précision en validation croisée (leave-one-out)",
+        help="ajoute la précision en validation croisée en 5 plis",
     )
     check.set_defaults(func=run_knowledge_check)
 
@@ -50,22 +51,28 @@ def _school_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--structure", help="identifiant de l'école du locuteur")
 
 
-def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, str | None]:
-    """The store to use: a throw-away in-memory school, or DATABASE_URL (demo if empty)."""
-    from bot.storage.schoolfile import import_school
-    from bot.storage.store import Store
+def _in_memory(args: argparse.Namespace) -> tuple[Store, str | None]:
+    """A throw-away in-memory store: the --directory school, or no school at all."""
+    store = Store.in_memory()
+    store.upgrade()
+    if not args.directory:
+        if args.structure:
+            raise LookupError("--structure va avec --directory")
+        return store, None
+    import_school(store, Path(args.directory))
+    structure = args.structure
+    if structure and store.directory.structure(structure) is None:
+        raise LookupError(f"École inconnue dans {args.directory} : {structure}")
+    if structure is None:
+        structures = store.directory.structures()
+        structure = structures[0].id if structures else None
+    return store, structure
 
+
+def _open(args: argparse.Namespace, settings: Settings) -> tuple[Store, str | None]:
+    """The store to use: a throw-away in-memory school, or DATABASE_URL (demo if empty)."""
     if args.directory:
-        store = Store.in_memory()
-        store.upgrade()
-        import_school(store, Path(args.directory))
-        structure = args.structure
-        if structure and store.directory.structure(structure) is None:
-            raise LookupError(f"École inconnue dans {args.directory} : {structure}")
-        if structure is None:
-            structures = store.directory.structures()
-            structure = structures[0].id if structures else None
-        return store, structure
+        return _in_memory(args)
     if args.structure:
         raise LookupError("--structure va avec --directory")
     return open_store(settings), None
@@ -88,9 +95,7 @@ def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     """Intent, confidence, entities and alternatives of each JSONL line."""
     from bot.core.assistant import Assistant
 
-    store, structure = (None, None)
-    if args.directory:
-        store, structure = _open(args, settings)
+    store, structure = _in_memory(args)
     assistant = Assistant.create(settings, store)
     for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
@@ -133,9 +138,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli.evaluation import evaluate, format_report
 
     started = time.perf_counter()
-    store, structure = (None, None)
-    if args.directory:
-        store, structure = _open(args, settings)
+    store, structure = _in_memory(args)
     report = evaluate(Path(args.file), settings, store, structure, started=started)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))

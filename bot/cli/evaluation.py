@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bot.core.services import Services
 from bot.settings import Settings
 from intents.nlu.matcher import OUT_OF_SCOPE
 
@@ -39,7 +40,7 @@ def _accuracy(rows: list[tuple[str, str]]) -> float | None:
 
 
 def evaluate(
-    path: Path, settings: Settings, store: Any, structure: str | None, *, started: float
+    path: Path, settings: Settings, store: Services, structure: str | None, *, started: float
 ) -> dict[str, Any]:
     from bot.core.assistant import Assistant
 

@@ -7,23 +7,20 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from bot.storage.store import (
+from bot.storage.tables import (
     AccountLinkRow,
     FailedLinkAttemptRow,
     LinkCodeRow,
+    Sessions,
     UserRow,
     from_db_time,
     to_db_time,
     utc_now,
 )
-
-if TYPE_CHECKING:
-    from bot.storage.store import Store
 
 # No 0/O, 1/I/L: codes are read aloud or copied from paper.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -77,7 +74,7 @@ def _matches(code: str, stored: str) -> bool:
 class AccountLinks:
     """Invitation codes, redemption with rate limiting, and the speaker → login links."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def invite(self, login: str, now: datetime | None = None) -> str:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.storage.store import AuditEntryRow, from_db_time, to_db_time, utc_now
-
-if TYPE_CHECKING:
-    from bot.storage.store import Store
+from bot.storage.tables import AuditEntryRow, Sessions, from_db_time, to_db_time, utc_now
 
 OUTCOMES = ("done", "refused", "failed", "cancelled", "expired", "superseded")
 
@@ -55,7 +51,7 @@ def to_text_line(entry: AuditEntry) -> str:
 class AuditLog:
     """Append-only record of actions; written outside the change's transaction on failure."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def record(

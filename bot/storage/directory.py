@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.storage.store import (
-    ChildLinkRow,
+from bot.storage.records import chunks, group_record, structure_record, user_records
+from bot.storage.tables import (
     ClassMemberRow,
     ClassRow,
     FavoriteMemberRow,
     FavoriteRow,
     GroupMemberRow,
     GroupRow,
+    Sessions,
     StructureRow,
     UserRow,
     UserStructureRow,
@@ -38,22 +38,11 @@ from intents.domain import (
     User,
 )
 
-if TYPE_CHECKING:
-    from bot.storage.store import Store
-
-# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
-_CHUNK = 500
-
 
 def slugify(text: str) -> str:
     """Lower-case ASCII words joined by dashes (« Chorale 2025-2026 » → chorale-2025-2026)."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:40].strip("-") or "groupe"
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
 
 
 def _live() -> ColumnElement[bool]:
@@ -67,7 +56,7 @@ class SqlDirectory:
     the block's session, so reads see the block's uncommitted writes.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def transaction(self) -> AbstractContextManager[None]:
@@ -80,13 +69,13 @@ class SqlDirectory:
         """The structure with this id (UAI), if any."""
         with self._store.session() as session:
             row = session.get(StructureRow, structure_id)
-            return _structure(row) if row is not None else None
+            return structure_record(row) if row is not None else None
 
     def structures(self) -> list[Structure]:
         """Every structure, in file order."""
         with self._store.session() as session:
             rows = session.scalars(select(StructureRow).order_by(StructureRow.position))
-            return [_structure(row) for row in rows]
+            return [structure_record(row) for row in rows]
 
     def classes(self, structure_id: str) -> list[SchoolClass]:
         """Every class of the structure, empty ones included (check pupil_count)."""
@@ -136,19 +125,19 @@ class SqlDirectory:
                 query = query.where(col(UserRow.profile).in_(list(profiles)))
             if not include_removed:
                 query = query.where(_live())
-            return _hydrate(session, list(session.scalars(query)))
+            return user_records(session, list(session.scalars(query)))
 
     def user(self, user_id: str) -> User | None:
         """The account with this id, removed or not."""
         with self._store.session() as session:
             row = session.get(UserRow, user_id)
-            return _hydrate(session, [row])[0] if row is not None else None
+            return user_records(session, [row])[0] if row is not None else None
 
     def user_by_login(self, login: str) -> User | None:
         """The account with this login, removed or not."""
         with self._store.session() as session:
             row = session.scalars(select(UserRow).where(UserRow.login == login)).first()
-            return _hydrate(session, [row])[0] if row is not None else None
+            return user_records(session, [row])[0] if row is not None else None
 
     def groups(self, structure_id: str) -> list[Group]:
         """Every group of the structure, in file order then creation order."""
@@ -168,7 +157,7 @@ class SqlDirectory:
                 .order_by(GroupMemberRow.group_id, GroupMemberRow.position)
             ):
                 members[group_id].append(user_id)
-            return [_group(row, members[row.id]) for row in rows]
+            return [group_record(row, members[row.id]) for row in rows]
 
     def group(self, group_id: str) -> Group | None:
         """The group with this id, if it still exists."""
@@ -176,7 +165,7 @@ class SqlDirectory:
             row = session.get(GroupRow, group_id)
             if row is None:
                 return None
-            return _group(row, _group_member_ids(session, group_id))
+            return group_record(row, _group_member_ids(session, group_id))
 
     def share_favorites(self, structure_id: str) -> list[ShareFavorite]:
         """Share favourites owned by members of the structure."""
@@ -226,7 +215,7 @@ class SqlDirectory:
             ).all()
             changed = tuple(user_id for user_id, flag in rows if flag != blocked)
             unchanged = tuple(user_id for user_id, flag in rows if flag == blocked)
-            for chunk in _chunks(changed):
+            for chunk in chunks(changed):
                 session.execute(
                     update(UserRow)
                     .where(col(UserRow.id).in_(chunk))
@@ -344,21 +333,7 @@ class SqlDirectory:
             )
             session.add(row)
             session.flush()
-            return _group(row, [])
-
-
-def _structure(row: StructureRow) -> Structure:
-    return Structure(id=row.id, name=row.name, city=row.city, circonscription=row.circonscription)
-
-
-def _group(row: GroupRow, member_ids: Iterable[str]) -> Group:
-    return Group(
-        id=row.id,
-        structure_id=row.structure_id,
-        name=row.name,
-        type=row.type,
-        member_ids=tuple(member_ids),
-    )
+            return group_record(row, [])
 
 
 def _group_member_ids(session: Session, group_id: str) -> list[str]:
@@ -383,51 +358,3 @@ def _next_position(session: Session, owner_column: Any, owner_id: str) -> int:
     position = owner_column.class_.position
     highest = session.scalar(select(func.max(position)).where(owner_column == owner_id))
     return (highest if highest is not None else -1) + 1
-
-
-def _hydrate(session: Session, rows: list[UserRow]) -> list[User]:
-    """Build User records, loading list fields with one query per link table and chunk."""
-    ids = [row.id for row in rows]
-    structures: dict[str, list[str]] = defaultdict(list)
-    classes: dict[str, list[str]] = defaultdict(list)
-    children: dict[str, list[str]] = defaultdict(list)
-    for chunk in _chunks(ids):
-        for user_id, structure_id in session.execute(
-            select(UserStructureRow.user_id, UserStructureRow.structure_id)
-            .where(col(UserStructureRow.user_id).in_(chunk))
-            .order_by(UserStructureRow.user_id, UserStructureRow.position)
-        ):
-            structures[user_id].append(structure_id)
-        for user_id, class_id in session.execute(
-            select(ClassMemberRow.user_id, ClassMemberRow.class_id)
-            .where(col(ClassMemberRow.user_id).in_(chunk))
-            .order_by(ClassMemberRow.user_id, ClassMemberRow.position)
-        ):
-            classes[user_id].append(class_id)
-        for parent_id, child_id in session.execute(
-            select(ChildLinkRow.parent_id, ChildLinkRow.child_id)
-            .where(col(ChildLinkRow.parent_id).in_(chunk))
-            .order_by(ChildLinkRow.parent_id, ChildLinkRow.position)
-        ):
-            children[parent_id].append(child_id)
-    return [
-        User(
-            id=row.id,
-            login=row.login,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            profile=row.profile,
-            source=row.source,
-            activated=row.activated,
-            blocked=row.blocked,
-            structures=tuple(structures[row.id]),
-            home_structure=row.home_structure,
-            classes=tuple(classes[row.id]),
-            functions=tuple(json.loads(row.functions)),
-            children=tuple(children[row.id]),
-            birth_date=row.birth_date,
-            deleted=row.deleted,
-            pre_deleted=row.pre_deleted,
-        )
-        for row in rows
-    ]

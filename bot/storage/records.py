@@ -1,0 +1,91 @@
+"""Rows of the directory tables turned into the domain's records."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from bot.storage.tables import (
+    ChildLinkRow,
+    ClassMemberRow,
+    GroupRow,
+    StructureRow,
+    UserRow,
+    UserStructureRow,
+)
+from intents.domain import Group, Structure, User
+
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+
+
+def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def structure_record(row: StructureRow) -> Structure:
+    return Structure(id=row.id, name=row.name, city=row.city, circonscription=row.circonscription)
+
+
+def group_record(row: GroupRow, member_ids: Iterable[str]) -> Group:
+    return Group(
+        id=row.id,
+        structure_id=row.structure_id,
+        name=row.name,
+        type=row.type,
+        member_ids=tuple(member_ids),
+    )
+
+
+def user_records(session: Session, rows: list[UserRow]) -> list[User]:
+    """Build User records, loading list fields with one query per link table and chunk."""
+    ids = [row.id for row in rows]
+    structures: dict[str, list[str]] = defaultdict(list)
+    classes: dict[str, list[str]] = defaultdict(list)
+    children: dict[str, list[str]] = defaultdict(list)
+    for chunk in chunks(ids):
+        for user_id, structure_id in session.execute(
+            select(UserStructureRow.user_id, UserStructureRow.structure_id)
+            .where(col(UserStructureRow.user_id).in_(chunk))
+            .order_by(UserStructureRow.user_id, UserStructureRow.position)
+        ):
+            structures[user_id].append(structure_id)
+        for user_id, class_id in session.execute(
+            select(ClassMemberRow.user_id, ClassMemberRow.class_id)
+            .where(col(ClassMemberRow.user_id).in_(chunk))
+            .order_by(ClassMemberRow.user_id, ClassMemberRow.position)
+        ):
+            classes[user_id].append(class_id)
+        for parent_id, child_id in session.execute(
+            select(ChildLinkRow.parent_id, ChildLinkRow.child_id)
+            .where(col(ChildLinkRow.parent_id).in_(chunk))
+            .order_by(ChildLinkRow.parent_id, ChildLinkRow.position)
+        ):
+            children[parent_id].append(child_id)
+    return [
+        User(
+            id=row.id,
+            login=row.login,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            profile=row.profile,
+            source=row.source,
+            activated=row.activated,
+            blocked=row.blocked,
+            structures=tuple(structures[row.id]),
+            home_structure=row.home_structure,
+            classes=tuple(classes[row.id]),
+            functions=tuple(json.loads(row.functions)),
+            children=tuple(children[row.id]),
+            birth_date=row.birth_date,
+            deleted=row.deleted,
+            pre_deleted=row.pre_deleted,
+        )
+        for row in rows
+    ]

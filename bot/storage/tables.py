@@ -1,0 +1,237 @@
+"""The sqlmodel tables, the database time helpers, and what components need of a store."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Text,
+)
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+# --- Directory tables -------------------------------------------------------------------
+# `position` columns keep the order of the school file so that export gives it back as is.
+
+
+class StructureRow(SQLModel, table=True):
+    """A school (UAI), as listed in the school file."""
+
+    __tablename__ = "structures"
+    id: str = Field(primary_key=True)
+    name: str
+    city: str
+    circonscription: str = Field(index=True)
+    position: int = 0
+
+
+class ClassRow(SQLModel, table=True):
+    """A class of a structure."""
+
+    __tablename__ = "classes"
+    id: str = Field(primary_key=True)
+    structure_id: str = Field(foreign_key="structures.id", index=True)
+    name: str
+    level: str
+    position: int = 0
+
+
+class UserRow(SQLModel, table=True):
+    """An account; list-valued fields live in link tables, except the tiny `functions`."""
+
+    __tablename__ = "users"
+    id: str = Field(primary_key=True)
+    login: str = Field(unique=True)
+    first_name: str
+    last_name: str
+    profile: str = Field(index=True)
+    source: str
+    activated: bool
+    blocked: bool
+    home_structure: str | None = None
+    # JSON list of function codes (DIRECTOR, ERUN): at most two entries, never queried.
+    functions: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    birth_date: str | None = None
+    deleted: str | None = None
+    pre_deleted: str | None = None
+    position: int = 0
+
+
+class UserStructureRow(SQLModel, table=True):
+    """Membership of a user in a structure."""
+
+    __tablename__ = "user_structures"
+    __table_args__ = (Index("ix_user_structures_structure", "structure_id"),)
+    user_id: str = Field(foreign_key="users.id", primary_key=True)
+    structure_id: str = Field(foreign_key="structures.id", primary_key=True)
+    position: int = 0
+
+
+class ClassMemberRow(SQLModel, table=True):
+    """Membership of a user (pupil or teacher) in a class."""
+
+    __tablename__ = "class_members"
+    __table_args__ = (Index("ix_class_members_class", "class_id"),)
+    user_id: str = Field(foreign_key="users.id", primary_key=True)
+    class_id: str = Field(foreign_key="classes.id", primary_key=True)
+    position: int = 0
+
+
+class ChildLinkRow(SQLModel, table=True):
+    """A relative's link to one of their children."""
+
+    __tablename__ = "relative_children"
+    __table_args__ = (Index("ix_relative_children_child", "child_id"),)
+    parent_id: str = Field(foreign_key="users.id", primary_key=True)
+    child_id: str = Field(foreign_key="users.id", primary_key=True)
+    position: int = 0
+
+
+class GroupRow(SQLModel, table=True):
+    """A group of a structure."""
+
+    __tablename__ = "groups"
+    id: str = Field(primary_key=True)
+    structure_id: str = Field(foreign_key="structures.id", index=True)
+    name: str
+    type: str
+    position: int = 0
+
+
+class GroupMemberRow(SQLModel, table=True):
+    """Membership of a user in a group."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_user", "user_id"),)
+    group_id: str = Field(foreign_key="groups.id", primary_key=True)
+    user_id: str = Field(foreign_key="users.id", primary_key=True)
+    position: int = 0
+
+
+class FavoriteRow(SQLModel, table=True):
+    """A share favourite (saved list of people) owned by a user."""
+
+    __tablename__ = "share_favorites"
+    id: str = Field(primary_key=True)
+    owner_id: str = Field(foreign_key="users.id", index=True)
+    name: str
+    position: int = 0
+
+
+class FavoriteMemberRow(SQLModel, table=True):
+    """A member of a share favourite."""
+
+    __tablename__ = "share_favorite_members"
+    favorite_id: str = Field(foreign_key="share_favorites.id", primary_key=True)
+    user_id: str = Field(foreign_key="users.id", primary_key=True)
+    position: int = 0
+
+
+# --- Runtime tables ---------------------------------------------------------------------
+# Datetimes are written as aware UTC and read back through from_db_time, because SQLite keeps
+# no offset and sqlmodel versions differ in how they map `datetime`.
+
+
+class AuditEntryRow(SQLModel, table=True):
+    """One director action (or refusal) in the audit log."""
+
+    __tablename__ = "audit_entries"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    who: str
+    action: str
+    targets: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    outcome: str
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    structure_id: str | None = Field(default=None, index=True)
+
+
+class LinkCodeRow(SQLModel, table=True):
+    """A single-use Telegram linking code, kept only as a salted hash."""
+
+    __tablename__ = "link_codes"
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(index=True)
+    code_hash: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class AccountLinkRow(SQLModel, table=True):
+    """Which directory login a Telegram speaker is."""
+
+    __tablename__ = "account_links"
+    id: int | None = Field(default=None, primary_key=True)
+    speaker_key: str = Field(unique=True)
+    login: str = Field(index=True)
+    linked_at: datetime
+
+
+class FailedLinkAttemptRow(SQLModel, table=True):
+    """A wrong code typed by a speaker, for rate limiting."""
+
+    __tablename__ = "failed_link_attempts"
+    __table_args__ = (Index("ix_failed_link_attempts_speaker_at", "speaker_key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    speaker_key: str
+    at: datetime
+
+
+class ConversationStateRow(SQLModel, table=True):
+    """The pending state of one speaker's conversation (buttons, forms, confirmations)."""
+
+    __tablename__ = "conversation_states"
+    speaker_key: str = Field(primary_key=True)
+    data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    updated_at: datetime
+
+
+# Creation order respects foreign keys; deletion of directory content goes in reverse.
+DIRECTORY_TABLES = [
+    StructureRow.__table__,
+    ClassRow.__table__,
+    UserRow.__table__,
+    UserStructureRow.__table__,
+    ClassMemberRow.__table__,
+    ChildLinkRow.__table__,
+    GroupRow.__table__,
+    GroupMemberRow.__table__,
+    FavoriteRow.__table__,
+    FavoriteMemberRow.__table__,
+]
+RUNTIME_TABLES = [
+    AuditEntryRow.__table__,
+    LinkCodeRow.__table__,
+    AccountLinkRow.__table__,
+    FailedLinkAttemptRow.__table__,
+    ConversationStateRow.__table__,
+]
+ALL_TABLES = DIRECTORY_TABLES + RUNTIME_TABLES
+
+
+def to_db_time(moment: datetime) -> datetime:
+    """Aware UTC for storage; a naive input is taken as local time, like datetime.now()."""
+    return moment.astimezone(UTC)
+
+
+def from_db_time(moment: datetime) -> datetime:
+    """Aware UTC from a stored datetime (naive ones are UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+class Sessions(Protocol):
+    """What the storage components need of the store: sessions and transactions."""
+
+    def session(self) -> AbstractContextManager[Session]: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
