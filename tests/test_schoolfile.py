@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import DEMO_SCHOOL
-from bot.storage.schoolfile import SchoolFileError, export_school, import_school, validate
+from bot.storage.school_rules import SchoolFileError, validate
+from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
 from tests.support import DEV_SCHOOL
 

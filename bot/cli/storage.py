@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import open_store
 from bot.storage.accounts import CODE_TTL, AccountError
 from bot.storage.audit import to_json_line, to_text_line
-from bot.storage.schoolfile import SchoolFileError, export_school, import_school
+from bot.storage.school_rules import SchoolFileError
+from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
 from bot.storage.tables import utc_now
 
