@@ -117,7 +117,12 @@ def press(session: Session, button_id: str) -> Outcome:
             "question si besoin."
         )
     session.confidence = 1.0
-    match stored.payload:
+    try:
+        payload = stored.payload
+    except (KeyError, TypeError, ValueError):  # a damaged stored button: as if expired
+        session.intent = "button.unknown"
+        return session.text("Ce bouton n'est plus valide. Reposez votre question si besoin.")
+    match payload:
         case ConfirmChange(pending_id):
             return confirm(session, pending_id)
         case CancelChange(pending_id):

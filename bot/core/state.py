@@ -80,10 +80,43 @@ class Form:
     at: datetime
 
 
-@dataclass
 class StoredButton:
-    label: str
-    payload: ButtonPayload
+    """A button shown earlier; its payload is read from storage only when it is used, since a
+    conversation keeps up to BUTTONS_KEPT of them and a message uses at most one."""
+
+    __slots__ = ("label", "_payload", "_stored")
+
+    def __init__(
+        self,
+        label: str,
+        payload: ButtonPayload | None = None,
+        *,
+        stored: dict[str, Any] | None = None,
+    ) -> None:
+        if payload is None and stored is None:
+            raise ValueError("a button needs a payload")
+        self.label = label
+        self._payload = payload
+        self._stored = stored
+
+    @property
+    def payload(self) -> ButtonPayload:
+        if self._payload is None:
+            assert self._stored is not None
+            self._payload = _read_payload(self._stored)
+        return self._payload
+
+    def to_json(self) -> dict[str, Any]:
+        stored = self._stored if self._payload is None else _payload_out(self._payload)
+        return {"label": self.label, "payload": stored}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredButton):
+            return NotImplemented
+        return (self.label, self.payload) == (other.label, other.payload)
+
+    def __repr__(self) -> str:
+        return f"StoredButton({self.label!r})"
 
 
 @dataclass
@@ -144,10 +177,7 @@ class ConversationState:
         return {
             "pending": _pending_out(self.pending) if self.pending else None,
             "form": _form_out(self.form) if self.form else None,
-            "buttons": {
-                i: {"label": b.label, "payload": _payload_out(b.payload)}
-                for i, b in self.buttons.items()
-            },
+            "buttons": {i: b.to_json() for i, b in self.buttons.items()},
             "last_buttons": self.last_buttons,
             "menu": self.menu.value,
             "last_topic": self.last_topic,
@@ -274,11 +304,17 @@ def _read_payload(data: dict[str, Any]) -> ButtonPayload:
     raise ValueError("unknown button payload")
 
 
+_PAYLOAD_KINDS = {"run", "fill", "confirm", "cancel"}
+
+
 def _read_buttons(data: dict[str, Any]) -> dict[str, StoredButton]:
-    return {
-        str(i): StoredButton(str(b["label"]), _read_payload(b["payload"]))
-        for i, b in dict(data).items()
-    }
+    buttons = {}
+    for button_id, button in dict(data).items():
+        stored = button["payload"]
+        if not isinstance(stored, dict) or not _PAYLOAD_KINDS & stored.keys():
+            raise ValueError("unknown button payload")
+        buttons[str(button_id)] = StoredButton(str(button["label"]), stored=stored)
+    return buttons
 
 
 def _read_value(value: Any) -> SlotValue:
