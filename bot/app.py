@@ -21,11 +21,12 @@ class HasDatabaseUrl(Protocol):
     database_url: str
 
 
-def open_store(settings: HasDatabaseUrl) -> Store:
-    """Open DATABASE_URL, bring its schema up to date, and seed the demo school when empty."""
+def open_store(settings: HasDatabaseUrl, *, seed_demo: bool = True) -> Store:
+    """Open DATABASE_URL and bring its schema up to date; an empty database gets the demo
+    school unless `seed_demo` is False (directory import, export, audit, db commands)."""
     store = Store.from_url(settings.database_url)
     store.upgrade()
-    if store.is_empty():
+    if seed_demo and store.is_empty():
         import_school(store, DEMO_SCHOOL)
     return store
 

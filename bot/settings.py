@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,7 +58,3 @@ def load_settings(**overrides: object) -> Settings:
             for item in error.errors()
         )
         raise SettingsError(f"Configuration invalide — {reasons}") from None
-
-
-def project_root() -> Path:
-    return Path(__file__).resolve().parent.parent

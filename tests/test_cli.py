@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-DEV_SET = SHARED / "eval" / "dev.jsonl"
-DEV_SCHOOL = SHARED / "eval" / "dev-school.json"
+from bot.app import DEMO_SCHOOL, open_store
+from bot.cli.storage import add_commands
+from bot.storage.store import Store
+from tests.support import DEV_SCHOOL, DEV_SET, ROOT, need_shared
+
+JJ = "0590123A"
 
 
 def run_bot(*args: str, stdin: str = "", db: Path | None = None) -> subprocess.CompletedProcess:
@@ -125,8 +130,7 @@ def test_classify_jsonl_with_and_without_a_directory() -> None:
     assert plain[0]["entities"] == {"profiles": ["Relative", "Student"]}
     assert plain[2]["intent"] == "out_of_scope"
     assert 0.0 <= plain[1]["confidence"] <= 1.0
-    if not DEV_SCHOOL.exists():
-        pytest.skip("shared/eval/dev-school.json absent")
+    need_shared(DEV_SCHOOL)
     with_school = [
         json.loads(x)
         for x in run_bot(
@@ -144,17 +148,16 @@ def test_classify_jsonl_with_and_without_a_directory() -> None:
 
 
 def test_classify_refuses_an_unknown_structure() -> None:
-    if not DEV_SCHOOL.exists():
-        pytest.skip("shared/eval/dev-school.json absent")
+    need_shared(DEV_SCHOOL)
     result = run_bot("classify", "--jsonl", "--directory", str(DEV_SCHOOL), "--structure", "X")
     assert result.returncode == 1 and "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason="shared/eval/dev.jsonl absent")
 def test_dev_set_accuracy_stays_above_the_targets() -> None:
+    need_shared(DEV_SET)
+    need_shared(DEV_SCHOOL)
     args = ["eval", str(DEV_SET), "--json"]
-    if DEV_SCHOOL.exists():
-        args += ["--directory", str(DEV_SCHOOL), "--structure", "0590456B"]
+    args += ["--directory", str(DEV_SCHOOL), "--structure", "0590456B"]
     result = run_bot(*args)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -162,9 +165,8 @@ def test_dev_set_accuracy_stays_above_the_targets() -> None:
     assert report["accuracy_in_scope"] >= 0.90
     assert report["oos_rejected"] >= 0.90
     assert report["in_scope_wrongly_rejected"] <= 0.03
-    if DEV_SCHOOL.exists():
-        assert report["accuracy_action_query"] >= 0.90
-        assert report["entity_exact_match"] >= 0.90
+    assert report["accuracy_action_query"] >= 0.90
+    assert report["entity_exact_match"] >= 0.90
 
 
 def test_unreachable_database_and_bad_settings_give_one_line(tmp_path: Path) -> None:
@@ -186,3 +188,94 @@ def test_unreachable_database_and_bad_settings_give_one_line(tmp_path: Path) -> 
         assert result.returncode == 1
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --- command line -----------------------------------------------------------------------
+
+
+def _run(settings: SimpleNamespace, *argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="bot")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.func(args, settings)
+
+
+def test_cli_directory_audit_and_accounts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = SimpleNamespace(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
+    assert _run(settings, "db", "upgrade") == 0
+    assert "table" in capsys.readouterr().out
+    assert _run(settings, "directory", "import", str(DEMO_SCHOOL)) == 0
+    assert capsys.readouterr().out.startswith("Annuaire importé : 2 structure(s)")
+    output = tmp_path / "out.json"
+    assert _run(settings, "directory", "export", "--output", str(output)) == 0
+    assert json.loads(output.read_text(encoding="utf-8")) == json.loads(
+        DEMO_SCHOOL.read_text(encoding="utf-8")
+    )
+    assert _run(settings, "directory", "export") == 0
+    assert "École primaire Jean Jaurès" in capsys.readouterr().out  # ensure_ascii=False
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{pas du json", encoding="utf-8")
+    assert _run(settings, "directory", "import", str(bad)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "JSON" in err and "Traceback" not in err
+
+    store = Store.from_url(settings.database_url)
+    try:
+        store.audit.record(
+            "claire.martin",
+            "action.block",
+            ["usr-p01"],
+            "done",
+            "1 compte",
+            JJ,
+            at=datetime(2025, 9, 1, 8, 0, tzinfo=UTC),
+        )
+    finally:
+        store.dispose()
+    assert _run(settings, "audit", "--json") == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["who"] == "claire.martin" and line["outcome"] == "done"
+    assert _run(settings, "audit") == 0
+    assert "claire.martin action.block done usr-p01 — 1 compte" in capsys.readouterr().out
+
+    assert _run(settings, "accounts", "invite", "claire.martin") == 0
+    code = capsys.readouterr().out.split()[0]
+    assert len(code) == 8
+    store = Store.from_url(settings.database_url)
+    try:
+        assert store.accounts.redeem("tg:1", code) == "claire.martin"
+    finally:
+        store.dispose()
+    assert _run(settings, "accounts", "list") == 0
+    assert "claire.martin\ttg:1" in capsys.readouterr().out
+    assert _run(settings, "accounts", "revoke", "claire.martin") == 0
+    assert "1 liaison" in capsys.readouterr().out
+    assert _run(settings, "accounts", "invite", "nobody") == 1
+    assert "nobody" in capsys.readouterr().err
+    assert _run(settings, "accounts", "revoke", "nobody") == 1
+
+
+def test_cli_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = SimpleNamespace(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert _run(settings, "audit") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Base de données" in err
+
+
+def test_open_store_seeds_the_demo_once(tmp_path: Path) -> None:
+    settings = SimpleNamespace(database_url=f"sqlite:///{tmp_path / 'fresh.db'}")
+    store = open_store(settings)
+    try:
+        assert store.directory.user_by_login("claire.martin") is not None
+        store.directory.delete_group("grp-gar")
+    finally:
+        store.dispose()
+    store = open_store(settings)
+    try:
+        # A second start keeps the changed directory rather than reseeding it.
+        assert store.directory.group("grp-gar") is None
+    finally:
+        store.dispose()

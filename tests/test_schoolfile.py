@@ -13,7 +13,7 @@ from bot.app import DEMO_SCHOOL
 from bot.storage.school_rules import SchoolFileError, validate
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
-from tests.support import DEV_SCHOOL
+from tests.support import DEV_SCHOOL, need_shared
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ def demo_data() -> dict:
 
 @pytest.mark.parametrize("path", [DEV_SCHOOL, DEMO_SCHOOL], ids=["dev-school", "demo-school"])
 def test_round_trip(store: Store, path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"{path} absent")
+    if path == DEV_SCHOOL:
+        need_shared(path)
     summary = import_school(store, path)
     data = _load(path)
     assert summary.users == len(data["users"])

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from bot.app import DEMO_SCHOOL, open_store
-from bot.cli.storage import add_commands
+from bot.app import DEMO_SCHOOL
+from bot.storage.audit import to_json_line
 from bot.storage.directory import SqlDirectory
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
@@ -319,7 +315,7 @@ def test_audit_record_and_json_line(store: Store) -> None:
     entries = audit.entries()
     assert [e.outcome for e in entries] == ["done", "refused", "cancelled"]
     assert entries[0] == first
-    assert audit.to_json_line(entries[0]) == {
+    assert to_json_line(entries[0]) == {
         "at": "2025-09-01T08:30:00+00:00",
         "who": "claire.martin",
         "action": "action.block",
@@ -426,97 +422,6 @@ def test_a_school_of_a_thousand_users_reads_fast() -> None:
         elapsed = time.perf_counter() - start
         assert len(everyone) == 1000 and len(result.changed) == 500
         assert elapsed < 2.0
-    finally:
-        store.dispose()
-
-
-# --- command line -----------------------------------------------------------------------
-
-
-def _run(settings: SimpleNamespace, *argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="bot")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args, settings)
-
-
-def test_cli_directory_audit_and_accounts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    settings = SimpleNamespace(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
-    assert _run(settings, "db", "upgrade") == 0
-    assert "table" in capsys.readouterr().out
-    assert _run(settings, "directory", "import", str(DEMO_SCHOOL)) == 0
-    assert capsys.readouterr().out.startswith("Annuaire importé : 2 structure(s)")
-    output = tmp_path / "out.json"
-    assert _run(settings, "directory", "export", "--output", str(output)) == 0
-    assert json.loads(output.read_text(encoding="utf-8")) == json.loads(
-        DEMO_SCHOOL.read_text(encoding="utf-8")
-    )
-    assert _run(settings, "directory", "export") == 0
-    assert "École primaire Jean Jaurès" in capsys.readouterr().out  # ensure_ascii=False
-
-    bad = tmp_path / "bad.json"
-    bad.write_text("{pas du json", encoding="utf-8")
-    assert _run(settings, "directory", "import", str(bad)) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "JSON" in err and "Traceback" not in err
-
-    store = Store.from_url(settings.database_url)
-    try:
-        store.audit.record(
-            "claire.martin",
-            "action.block",
-            ["usr-p01"],
-            "done",
-            "1 compte",
-            JJ,
-            at=datetime(2025, 9, 1, 8, 0, tzinfo=UTC),
-        )
-    finally:
-        store.dispose()
-    assert _run(settings, "audit", "--json") == 0
-    line = json.loads(capsys.readouterr().out.strip())
-    assert line["who"] == "claire.martin" and line["outcome"] == "done"
-    assert _run(settings, "audit") == 0
-    assert "claire.martin action.block done usr-p01 — 1 compte" in capsys.readouterr().out
-
-    assert _run(settings, "accounts", "invite", "claire.martin") == 0
-    code = capsys.readouterr().out.split()[0]
-    assert len(code) == 8
-    store = Store.from_url(settings.database_url)
-    try:
-        assert store.accounts.redeem("tg:1", code) == "claire.martin"
-    finally:
-        store.dispose()
-    assert _run(settings, "accounts", "list") == 0
-    assert "claire.martin\ttg:1" in capsys.readouterr().out
-    assert _run(settings, "accounts", "revoke", "claire.martin") == 0
-    assert "1 liaison" in capsys.readouterr().out
-    assert _run(settings, "accounts", "invite", "nobody") == 1
-    assert "nobody" in capsys.readouterr().err
-    assert _run(settings, "accounts", "revoke", "nobody") == 1
-
-
-def test_cli_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    settings = SimpleNamespace(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
-    assert _run(settings, "audit") == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Base de données" in err
-
-
-def test_open_store_seeds_the_demo_once(tmp_path: Path) -> None:
-    settings = SimpleNamespace(database_url=f"sqlite:///{tmp_path / 'fresh.db'}")
-    store = open_store(settings)
-    try:
-        assert store.directory.user_by_login("claire.martin") is not None
-        store.directory.delete_group("grp-gar")
-    finally:
-        store.dispose()
-    store = open_store(settings)
-    try:
-        # A second start keeps the changed directory rather than reseeding it.
-        assert store.directory.group("grp-gar") is None
     finally:
         store.dispose()
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bot.app import open_store
-from bot.cli.storage import guarded
+from bot.cli.errors import guarded
 from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store

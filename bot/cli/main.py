@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.cli.errors import database_failure
 from bot.settings import SettingsError, load_settings
 
 # Modules that contribute sub-commands through add_commands(subparsers).
@@ -57,9 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        print(f"Base de données inaccessible ou invalide : {reason}", file=sys.stderr)
-        return 1
+        return database_failure(error)
     except Exception as error:  # the operator gets one line; the detail goes to the log
         logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
         print(

@@ -3,66 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.app import open_store
-from bot.storage.accounts import CODE_TTL, AccountError
+from bot.app import HasDatabaseUrl, open_store
+from bot.cli.errors import fail, guarded
+from bot.storage.accounts import CODE_TTL
 from bot.storage.audit import to_json_line, to_text_line
-from bot.storage.school_rules import SchoolFileError
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
 from bot.storage.tables import utc_now
-
-
-class HasDatabaseUrl(Protocol):
-    """What the commands need from the settings."""
-
-    database_url: str
-
-
-Command = Callable[[argparse.Namespace, HasDatabaseUrl], int]
-
-
-def fail(message: str) -> int:
-    """Print one French line on stderr and return the exit status for refused input."""
-    line = " ".join(message.split())
-    print(line[:1].upper() + line[1:], file=sys.stderr)
-    return 1
-
-
-def guarded(command: Command) -> Command:
-    """Turn expected failures into one line on stderr and exit status 1, never a traceback."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
-        try:
-            return command(args, settings)
-        except (SchoolFileError, AccountError) as error:
-            return fail(str(error))
-        except LookupError as error:  # unknown login or school: str() of a KeyError is quoted
-            return fail(str(error).strip("'\""))
-        except SQLAlchemyError as error:
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-            return fail(f"Base de données inaccessible ou invalide : {reason}")
-        except OSError as error:
-            return fail(f"Erreur d'entrée-sortie : {error.strerror or error}")
-
-    return run
-
-
-def _plain_store(settings: HasDatabaseUrl) -> Store:
-    store = Store.from_url(settings.database_url)
-    store.upgrade()
-    return store
 
 
 def _local_time(moment: datetime) -> str:
@@ -76,7 +28,7 @@ def _local_time(moment: datetime) -> str:
 @guarded
 def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory import FILE`."""
-    store = _plain_store(settings)
+    store = open_store(settings, seed_demo=False)
     try:
         summary = import_school(store, args.file)
     finally:
@@ -88,7 +40,7 @@ def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 @guarded
 def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory export [--output FILE]`."""
-    store = _plain_store(settings)
+    store = open_store(settings, seed_demo=False)
     try:
         text = json.dumps(export_school(store), ensure_ascii=False, indent=1)
     finally:
@@ -118,7 +70,7 @@ def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 @guarded
 def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`audit [--json]`."""
-    store = _plain_store(settings)
+    store = open_store(settings, seed_demo=False)
     try:
         entries = store.audit.entries()
     finally:
@@ -150,7 +102,7 @@ def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 @guarded
 def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts list`."""
-    store = _plain_store(settings)
+    store = open_store(settings, seed_demo=False)
     try:
         links = store.accounts.list_links()
     finally:
@@ -165,7 +117,7 @@ def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 @guarded
 def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts revoke LOGIN`."""
-    store = _plain_store(settings)
+    store = open_store(settings, seed_demo=False)
     try:
         known = store.directory.user_by_login(args.login) is not None
         speakers = store.accounts.revoke(args.login)

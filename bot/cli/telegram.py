@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from telegram.error import InvalidToken, NetworkError
 
-from bot.cli.storage import fail
+from bot.cli.errors import fail
 from bot.settings import Settings, SettingsError
 
 Command = Callable[[argparse.Namespace, Settings], int]

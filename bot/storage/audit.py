@@ -94,8 +94,6 @@ class AuditLog:
         with self._store.session() as session:
             return [_entry(row) for row in reversed(list(session.scalars(query)))]
 
-    to_json_line = staticmethod(to_json_line)
-
 
 def _entry(row: AuditEntryRow) -> AuditEntry:
     assert row.id is not None

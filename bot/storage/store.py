@@ -129,10 +129,6 @@ class Store:
             finally:
                 self._local.session = None
 
-    def in_transaction(self) -> bool:
-        """Whether this thread is inside a transaction() block."""
-        return getattr(self._local, "session", None) is not None
-
     def is_empty(self) -> bool:
         """True when the directory holds no structure."""
         with self.session() as session:
