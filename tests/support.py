@@ -81,7 +81,7 @@ class Conversation:
         self.history: list[Outcome] = []
 
     def _send(self, **kwargs: object) -> Seen:
-        incoming = Incoming(self.key, self.key, private_chat=self.private, **kwargs)  # type: ignore[arg-type]
+        incoming = Incoming(self.key, private_chat=self.private, **kwargs)  # type: ignore[arg-type]
         outcome = self.assistant.handle(incoming, login=self.login)
         self.last = outcome
         self.history.append(outcome)

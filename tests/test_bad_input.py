@@ -69,19 +69,17 @@ def test_long_message_is_refused_politely(say) -> None:
 
 
 def test_non_text_messages_get_a_polite_reply(assistant) -> None:
-    outcome = assistant.handle(Incoming("tg:9", "tg:9", unsupported="photo"))
+    outcome = assistant.handle(Incoming("tg:9", unsupported="photo"))
     assert "messages écrits" in outcome.replies[0].text
 
 
 def test_group_chat_only_answers_when_addressed(assistant) -> None:
     silent = assistant.handle(
-        Incoming("tg:9", "tg:-5", text="educonnect ?", private_chat=False, addressed=False)
+        Incoming("tg:9", text="educonnect ?", private_chat=False, addressed=False)
     )
     assert silent.replies == []
     answered = assistant.handle(
-        Incoming(
-            "tg:9", "tg:-5", text="comment activer educonnect", private_chat=False, addressed=True
-        )
+        Incoming("tg:9", text="comment activer educonnect", private_chat=False, addressed=True)
     )
     assert "FranceConnect" in answered.replies[0].text
 
@@ -98,7 +96,7 @@ def test_internal_error_becomes_an_apology(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(assistant.understander, "understand", explode)
-    outcome = assistant.handle(Incoming("tg:9", "tg:9", text="bonjour"))
+    outcome = assistant.handle(Incoming("tg:9", text="bonjour"))
     assert [r.text for r in outcome.replies] == [APOLOGY]
     # The detail goes to the operator's log, never to the user.
     assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)

@@ -54,7 +54,7 @@ class Console:
         """Hand one message, or the button chosen by its number or label, to the core."""
         if press is not None:
             press = self.button_id(press) or press
-        incoming = Incoming(self.speaker_key, self.speaker_key, text=text, press=press)
+        incoming = Incoming(self.speaker_key, text=text, press=press)
         outcome = self.assistant.handle(incoming, login=self.login)
         buttons = [button for reply in outcome.replies for button in reply.buttons]
         if buttons:

@@ -25,7 +25,6 @@ class Incoming:
     """One message from a transport: text typed, or a button pressed (its opaque id)."""
 
     speaker_key: str
-    chat_key: str
     text: str | None = None
     press: str | None = None
     private_chat: bool = True

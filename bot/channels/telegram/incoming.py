@@ -87,7 +87,6 @@ def incoming_of(update: Update, **fields: Any) -> Incoming:
     assert user is not None and chat is not None
     return Incoming(
         speaker_key=f"telegram:{user.id}",
-        chat_key=f"telegram:{chat.id}",
         private_chat=chat.type == ChatType.PRIVATE,
         # Unaddressed group messages never reach the handlers (AddressedToBot filter).
         addressed=True,
