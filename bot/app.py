@@ -39,6 +39,7 @@ class App:
     assistant: Assistant
 
     def close(self) -> None:
+        """Release the database connections."""
         self.store.dispose()
 
 

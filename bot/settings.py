@@ -15,6 +15,8 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
+    """Every setting, from the environment variable of the same name (DATABASE_URL…) or .env."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(default="sqlite:///assistant-rentree.db")

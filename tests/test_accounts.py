@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from bot.app import DEMO_SCHOOL
 from bot.storage.accounts import CODE_ALPHABET, AccountLinks, LinkError, UnknownLogin
@@ -75,7 +76,7 @@ def test_only_a_salted_hash_is_stored(store: Store, accounts: AccountLinks) -> N
     first = accounts.invite("claire.martin", NOW)
     second = accounts.invite("claire.martin", NOW)
     with Session(store.engine) as session:
-        hashes = list(session.scalars(select(LinkCodeRow.code_hash)))
+        hashes = list(session.scalars(select(col(LinkCodeRow.code_hash))))
     assert len(hashes) == 2
     for stored in hashes:
         assert first not in stored and second not in stored

@@ -7,14 +7,21 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.app import DEMO_SCHOOL, open_store
+from bot.cli.errors import Refused, guarded
+from bot.cli.main import main
 from bot.cli.storage import add_commands
+from bot.settings import SettingsError
+from bot.storage.accounts import UnknownLogin
+from bot.storage.school_rules import SchoolFileError
 from bot.storage.store import Store
 from tests.support import DEV_SCHOOL, DEV_SET, ROOT, need_shared
 
@@ -147,6 +154,19 @@ def test_classify_jsonl_with_and_without_a_directory() -> None:
     assert with_school[1]["entities"] == {"teacher": "usr-t09", "class": "cls-cm1"}
 
 
+def test_classify_and_eval_never_open_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "never.db"
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(jsonl({"text": "bonjour", "intent": "dialogue.greet"}), encoding="utf-8")
+    classified = run_bot("classify", "--jsonl", stdin=jsonl({"text": "bonjour"}), db=db)
+    assert classified.returncode == 0, classified.stderr
+    evaluated = run_bot("eval", str(lines), "--json", db=db)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["accuracy_in_scope"] == 1.0
+    # Both understand on a throw-away in-memory store: DATABASE_URL is never created.
+    assert not db.exists()
+
+
 def test_classify_refuses_an_unknown_structure() -> None:
     need_shared(DEV_SCHOOL)
     result = run_bot("classify", "--jsonl", "--directory", str(DEV_SCHOOL), "--structure", "X")
@@ -194,10 +214,53 @@ def test_unreachable_database_and_bad_settings_give_one_line(tmp_path: Path) -> 
 
 
 def _run(settings: SimpleNamespace, *argv: str) -> int:
+    """A storage sub-command with these settings, inside the guard that main() uses."""
     parser = argparse.ArgumentParser(prog="bot")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
-    return args.func(args, settings)
+    return guarded(lambda: args.func(args, settings))
+
+
+def _raises(error: BaseException) -> int:
+    raise error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "line"),
+    [
+        (SchoolFileError("fichier refusé : structure X"), 1, "Fichier refusé : structure X"),
+        (UnknownLogin("Aucun compte « x »."), 1, "Aucun compte « x »."),
+        (SettingsError("Configuration invalide — PORT"), 1, "Configuration invalide — PORT"),
+        (Refused("TELEGRAM_TOKEN refusé"), 1, "TELEGRAM_TOKEN refusé"),
+        (KeyError("Compte inconnu : x"), 1, "Compte inconnu : x"),
+        (
+            OperationalError("SELECT 1", {}, Exception("connexion refusée\ndétail")),
+            1,
+            "Base de données inaccessible ou invalide : connexion refusée",
+        ),
+        (FileNotFoundError(2, "No such file"), 1, "Erreur d'entrée-sortie : No such file"),
+        (ZeroDivisionError("division by zero"), 1, "Erreur inattendue (ZeroDivisionError)"),
+        (KeyboardInterrupt(), 130, ""),
+        (BrokenPipeError(), 0, ""),
+    ],
+)
+def test_one_guard_gives_one_line_and_the_contract_status(
+    capsys: pytest.CaptureFixture[str], error: BaseException, status: int, line: str
+) -> None:
+    assert guarded(lambda: _raises(error)) == status
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == (1 if line else 0), err
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMANDE" in capsys.readouterr().out
+
+
+def test_the_console_script_runs_the_cli() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    module, _, function = project["project"]["scripts"]["assistant-rentree"].partition(":")
+    assert (module, function) == ("bot.cli.main", "main")
 
 
 def test_cli_directory_audit_and_accounts(
@@ -256,6 +319,20 @@ def test_cli_directory_audit_and_accounts(
     assert _run(settings, "accounts", "invite", "nobody") == 1
     assert "nobody" in capsys.readouterr().err
     assert _run(settings, "accounts", "revoke", "nobody") == 1
+
+
+def test_directory_import_refuses_unreadable_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "school.db"
+    settings = SimpleNamespace(database_url=f"sqlite:///{db}")
+    assert _run(settings, "directory", "import", str(tmp_path / "missing.json")) == 1
+    assert capsys.readouterr().err.startswith("Fichier introuvable")
+    assert not db.exists()  # read before the database is opened
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    assert _run(settings, "directory", "import", str(listed)) == 1
+    assert "objet JSON" in capsys.readouterr().err
 
 
 def test_cli_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

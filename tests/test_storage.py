@@ -1,14 +1,17 @@
-"""Store, SqlDirectory reads and changes, transactions, audit, conversations and CLI commands."""
+"""Store, SqlDirectory reads and changes, transactions, audit, conversations, module layout."""
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.app import DEMO_SCHOOL
+from bot.core.services import Services
 from bot.storage.audit import to_json_line
 from bot.storage.directory import SqlDirectory
 from bot.storage.schoolfile import export_school, import_school
@@ -77,6 +80,58 @@ def test_in_memory_store_is_ready_and_shared_across_threads() -> None:
 
 def test_demo_is_loaded(demo: Store) -> None:
     assert not demo.is_empty()
+
+
+def test_the_store_provides_the_services_the_core_uses() -> None:
+    # The annotation is the check: mypy refuses it if Store stops matching Services.
+    services: Services = Store.in_memory()
+    try:
+        with services.transaction():
+            services.conversations.put("tg:1", {"step": 1})
+            services.audit.record("x", "action.block", [], "done")
+        assert services.conversations.get("tg:1") == {"step": 1}
+        assert services.accounts.login_for("tg:1") is None
+        assert services.directory.structures() == []
+    finally:
+        assert isinstance(services, Store)
+        services.dispose()
+
+
+def test_no_import_cycle_inside_storage() -> None:
+    modules = {p.stem: p for p in (Path(__file__).parent.parent / "bot" / "storage").glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        # Every import counts, those inside functions too: ast.walk sees the whole tree.
+        named = {
+            target.removeprefix("bot.storage.")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for target in _imported(node)
+        }
+        graph[name] = (named & modules.keys()) - {name}
+    assert "store" in graph["schoolfile"]  # the walk does see the imports
+    finished: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            pytest.fail("import cycle: " + " → ".join(path[path.index(name) :] + (name,)))
+        if name not in finished:
+            for target in sorted(graph[name]):
+                visit(target, (*path, name))
+            finished.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
+    # The components need only the tables: the store hands them out, never the reverse.
+    for component in ("accounts", "audit", "conversations", "directory", "records"):
+        assert "store" not in graph[component], component
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    base = (node.module or "") if node.level == 0 else f"bot.storage.{node.module or ''}"
+    return {base.rstrip(".")} | {f"{base.rstrip('.')}.{alias.name}" for alias in node.names}
 
 
 # --- reads ------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 from bot.app import open_store
-from bot.cli.errors import guarded
 from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register chat, classify, eval and knowledge on the main parser's sub-parsers."""
     chat = subparsers.add_parser("chat", help="conversation avec l'assistant dans le terminal")
     chat.add_argument("--jsonl", action="store_true", help="un objet JSON par ligne (scripts)")
     chat.add_argument("--as", dest="login", help="parler au nom de ce compte de l'annuaire")
@@ -54,7 +54,6 @@ def _school_options(parser: argparse.ArgumentParser) -> None:
 def _in_memory(args: argparse.Namespace) -> tuple[Store, str | None]:
     """A throw-away in-memory store: the --directory school, or no school at all."""
     store = Store.in_memory()
-    store.upgrade()
     if not args.directory:
         if args.structure:
             raise LookupError("--structure va avec --directory")
@@ -78,7 +77,6 @@ def _open(args: argparse.Namespace, settings: Settings) -> tuple[Store, str | No
     return open_store(settings), None
 
 
-@guarded
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Conversation in the terminal, interactive or JSONL."""
     from bot.channels.console import Console
@@ -90,7 +88,6 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     return console.run_interactive(sys.stdin, sys.stdout)
 
 
-@guarded
 def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     """Intent, confidence, entities and alternatives of each JSONL line."""
     from bot.core.assistant import Assistant
@@ -132,7 +129,6 @@ def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@guarded
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Accuracy, rejection, entities and timing over a labelled JSONL file."""
     from bot.cli.evaluation import evaluate, format_report

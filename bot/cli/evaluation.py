@@ -42,6 +42,7 @@ def _accuracy(rows: list[tuple[str, str]]) -> float | None:
 def evaluate(
     path: Path, settings: Settings, store: Services, structure: str | None, *, started: float
 ) -> dict[str, Any]:
+    """Understand every line of the file with the assistant and measure how it did."""
     from bot.core.assistant import Assistant
 
     items = _load_lines(path)
@@ -131,6 +132,8 @@ def evaluate(
 
 
 def format_report(report: dict[str, Any]) -> str:
+    """The report as French text: the mistakes first, then the figures."""
+
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value * 100:.1f} %"
 

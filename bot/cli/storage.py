@@ -9,9 +9,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.app import HasDatabaseUrl, open_store
-from bot.cli.errors import fail, guarded
+from bot.cli.errors import fail
 from bot.storage.accounts import CODE_TTL
 from bot.storage.audit import to_json_line, to_text_line
+from bot.storage.school_rules import load_file
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
 from bot.storage.tables import utc_now
@@ -25,19 +26,19 @@ def _local_time(moment: datetime) -> str:
         return moment.strftime("%d/%m/%Y à %H:%M UTC")
 
 
-@guarded
 def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory import FILE`."""
+    # Read first: a file that cannot be read leaves no new empty database behind.
+    data = load_file(args.file)
     store = open_store(settings, seed_demo=False)
     try:
-        summary = import_school(store, args.file)
+        summary = import_school(store, data)
     finally:
         store.dispose()
     print(summary.line())
     return 0
 
 
-@guarded
 def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory export [--output FILE]`."""
     store = open_store(settings, seed_demo=False)
@@ -52,9 +53,9 @@ def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@guarded
 def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`db upgrade`."""
+    # Not open_store: upgrading is this command's whole job, and it reports what it created.
     store = Store.from_url(settings.database_url)
     try:
         created = store.upgrade()
@@ -67,7 +68,6 @@ def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@guarded
 def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`audit [--json]`."""
     store = open_store(settings, seed_demo=False)
@@ -83,7 +83,6 @@ def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@guarded
 def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts invite LOGIN`."""
     store = open_store(settings)
@@ -99,7 +98,6 @@ def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@guarded
 def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts list`."""
     store = open_store(settings, seed_demo=False)
@@ -114,7 +112,6 @@ def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
-@guarded
 def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts revoke LOGIN`."""
     store = open_store(settings, seed_demo=False)

@@ -8,13 +8,12 @@ from collections.abc import Callable
 
 from telegram.error import InvalidToken, NetworkError
 
-from bot.cli.errors import fail
+from bot.cli.errors import Refused, fail
 from bot.settings import Settings, SettingsError
-
-Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register run, webhook and bench on the main parser's sub-parsers."""
     run = subparsers.add_parser("run", help=run_command.__doc__)
     run.set_defaults(func=run_command)
 
@@ -44,22 +43,22 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _guarded(start: Callable[[Settings], None], settings: Settings) -> int:
-    """Start-up failures become one French line on stderr and exit status 1."""
+def _start(start: Callable[[Settings], None], settings: Settings) -> int:
+    """Start a front end; Telegram's start-up failures become a French reason (Refused)."""
+    _configure_logging(settings)
     try:
-        _configure_logging(settings)
         start(settings)
-    except SettingsError as error:
-        return fail(str(error))
     except InvalidToken:
-        return fail(
+        raise Refused(
             "TELEGRAM_TOKEN refusé par Telegram : vérifiez le jeton donné par @BotFather "
             "(révoqué ou mal copié ?)."
-        )
+        ) from None
     except NetworkError as error:
-        return fail(f"Impossible de joindre l'API Telegram (TELEGRAM_API_URL) : {error.message}")
+        raise Refused(
+            f"Impossible de joindre l'API Telegram (TELEGRAM_API_URL) : {error.message}"
+        ) from None
     except OSError as error:  # port already in use, for instance
-        return fail(f"Démarrage impossible : {error.strerror or error}")
+        raise Refused(f"Démarrage impossible : {error.strerror or error}") from None
     return 0
 
 
@@ -67,14 +66,14 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """assistant Telegram en long polling (worker), arrêt propre sur SIGTERM"""
     from bot.channels.telegram.app import run_polling
 
-    return _guarded(run_polling, settings)
+    return _start(run_polling, settings)
 
 
 def webhook_command(args: argparse.Namespace, settings: Settings) -> int:
     """assistant Telegram en webhook sur $PORT, derrière un proxy (WEBHOOK_URL, WEBHOOK_SECRET)"""
     from bot.channels.telegram.app import run_webhook
 
-    return _guarded(run_webhook, settings)
+    return _start(run_webhook, settings)
 
 
 def bench_command(args: argparse.Namespace, settings: Settings) -> int:

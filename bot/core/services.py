@@ -10,13 +10,19 @@ from intents.domain import Directory
 
 
 class Accounts(Protocol):
-    """Links between a transport identity and a directory account."""
+    """Links between a transport identity (speaker key) and a directory account."""
 
-    def login_for(self, speaker_key: str) -> str | None: ...
+    def login_for(self, speaker_key: str) -> str | None:
+        """The login this speaker is linked to, if any."""
+        ...
 
-    def redeem(self, speaker_key: str, code: str, now: datetime | None = None) -> str: ...
+    def redeem(self, speaker_key: str, code: str, now: datetime | None = None) -> str:
+        """Link the speaker to the code's account and return the login; raises when refused."""
+        ...
 
-    def unlink(self, speaker_key: str) -> bool: ...
+    def unlink(self, speaker_key: str) -> bool:
+        """Forget the speaker's link; False when there was none."""
+        ...
 
 
 class AuditTrail(Protocol):
@@ -31,30 +37,50 @@ class AuditTrail(Protocol):
         detail: str = "",
         structure_id: str | None = None,
         at: datetime | None = None,
-    ) -> object: ...
+    ) -> object:
+        """Append one entry (outcome: done, refused, failed, cancelled, expired, superseded)."""
+        ...
 
 
 class Conversations(Protocol):
     """Each speaker's conversation state, as JSON-ready data (see bot.core.state)."""
 
-    def get(self, speaker_key: str) -> dict[str, Any]: ...
+    def get(self, speaker_key: str) -> dict[str, Any]:
+        """The stored state, or an empty dict."""
+        ...
 
-    def put(self, speaker_key: str, data: dict[str, Any], now: datetime | None = None) -> None: ...
+    def put(self, speaker_key: str, data: dict[str, Any], now: datetime | None = None) -> None:
+        """Replace the speaker's state."""
+        ...
+
+    def clear(self, speaker_key: str) -> None:
+        """Forget the speaker's state."""
+        ...
 
 
 class Services(Protocol):
     """Everything the core uses, and one transaction around a message or a change."""
 
     @property
-    def directory(self) -> Directory: ...
+    def directory(self) -> Directory:
+        """The school directory."""
+        ...
 
     @property
-    def accounts(self) -> Accounts: ...
+    def accounts(self) -> Accounts:
+        """Speaker → account links."""
+        ...
 
     @property
-    def audit(self) -> AuditTrail: ...
+    def audit(self) -> AuditTrail:
+        """The audit log of director actions."""
+        ...
 
     @property
-    def conversations(self) -> Conversations: ...
+    def conversations(self) -> Conversations:
+        """Per-speaker conversation state."""
+        ...
 
-    def transaction(self) -> AbstractContextManager[None]: ...
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside commits together, or nothing if an exception escapes."""
+        ...

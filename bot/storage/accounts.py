@@ -7,8 +7,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlmodel import col
 
 from bot.storage.tables import (
@@ -81,7 +82,7 @@ class AccountLinks:
         """A new single-use code for a live account, valid 48 h; only its hash is stored."""
         moment = to_db_time(now or utc_now())
         with self._store.session() as session:
-            user = session.scalars(select(UserRow).where(UserRow.login == login)).first()
+            user = session.scalars(select(UserRow).where(col(UserRow.login) == login)).first()
             if user is None:
                 raise UnknownLogin(f"Aucun compte « {login} » dans l'annuaire.")
             if user.deleted or user.pre_deleted:
@@ -104,8 +105,8 @@ class AccountLinks:
             failures = session.scalar(
                 select(func.count())
                 .select_from(FailedLinkAttemptRow)
-                .where(FailedLinkAttemptRow.speaker_key == speaker_key)
-                .where(FailedLinkAttemptRow.at > moment - FAILURE_WINDOW)
+                .where(col(FailedLinkAttemptRow.speaker_key) == speaker_key)
+                .where(col(FailedLinkAttemptRow.at) > moment - FAILURE_WINDOW)
             )
             if (failures or 0) >= MAX_FAILURES:
                 # Refused without looking at the code: guessing gets no feedback at all.
@@ -116,7 +117,7 @@ class AccountLinks:
             wanted = normalize_code(code)
             # Codes long expired cannot match anything useful: skip hashing them.
             recent = session.scalars(
-                select(LinkCodeRow).where(LinkCodeRow.expires_at > moment - RECENT_CODES)
+                select(LinkCodeRow).where(col(LinkCodeRow.expires_at) > moment - RECENT_CODES)
             )
             match = next((row for row in recent if _matches(wanted, row.code_hash)), None)
             problem: str | None = None
@@ -132,12 +133,12 @@ class AccountLinks:
             else:
                 assert match is not None
                 login = match.login
-                user = session.scalars(select(UserRow).where(UserRow.login == login)).first()
+                user = session.scalars(select(UserRow).where(col(UserRow.login) == login)).first()
                 if user is None or user.deleted or user.pre_deleted:
                     raise LinkError(f"Le compte « {login} » n'est plus actif dans l'annuaire.")
                 match.used_at = moment
                 session.execute(
-                    delete(AccountLinkRow).where(AccountLinkRow.speaker_key == speaker_key)
+                    delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
                 )
                 session.add(AccountLinkRow(speaker_key=speaker_key, login=login, linked_at=moment))
         if problem is not None:
@@ -148,14 +149,20 @@ class AccountLinks:
         """The login this speaker is linked to, if any."""
         with self._store.session() as session:
             return session.scalars(
-                select(AccountLinkRow.login).where(AccountLinkRow.speaker_key == speaker_key)
+                select(col(AccountLinkRow.login)).where(
+                    col(AccountLinkRow.speaker_key) == speaker_key
+                )
             ).first()
 
     def unlink(self, speaker_key: str) -> bool:
         """Forget the speaker's link; False when there was none."""
         with self._store.session() as session:
-            result = session.execute(
-                delete(AccountLinkRow).where(AccountLinkRow.speaker_key == speaker_key)
+            # A DELETE statement's result is a CursorResult; Session.execute is typed as Result.
+            result = cast(
+                CursorResult[Any],
+                session.execute(
+                    delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
+                ),
             )
             return bool(result.rowcount)
 
@@ -165,16 +172,16 @@ class AccountLinks:
         with self._store.session() as session:
             speakers = list(
                 session.scalars(
-                    select(AccountLinkRow.speaker_key)
-                    .where(AccountLinkRow.login == login)
-                    .order_by(AccountLinkRow.linked_at)
+                    select(col(AccountLinkRow.speaker_key))
+                    .where(col(AccountLinkRow.login) == login)
+                    .order_by(col(AccountLinkRow.linked_at))
                 )
             )
-            session.execute(delete(AccountLinkRow).where(AccountLinkRow.login == login))
+            session.execute(delete(AccountLinkRow).where(col(AccountLinkRow.login) == login))
             # Voiding (not deleting) keeps the reuse message right if someone tries it later.
             session.execute(
                 update(LinkCodeRow)
-                .where(LinkCodeRow.login == login)
+                .where(col(LinkCodeRow.login) == login)
                 .where(col(LinkCodeRow.used_at).is_(None))
                 .values(used_at=moment)
             )
@@ -184,7 +191,9 @@ class AccountLinks:
         """Every link, oldest first."""
         with self._store.session() as session:
             rows = session.scalars(
-                select(AccountLinkRow).order_by(AccountLinkRow.linked_at, AccountLinkRow.id)
+                select(AccountLinkRow).order_by(
+                    col(AccountLinkRow.linked_at), col(AccountLinkRow.id)
+                )
             )
             return [
                 LinkRow(

@@ -88,7 +88,7 @@ class AuditLog:
         newest_first = (col(AuditEntryRow.at).desc(), col(AuditEntryRow.id).desc())
         query = select(AuditEntryRow).order_by(*newest_first)
         if structure_id is not None:
-            query = query.where(AuditEntryRow.structure_id == structure_id)
+            query = query.where(col(AuditEntryRow.structure_id) == structure_id)
         if limit is not None:
             query = query.limit(limit)
         with self._store.session() as session:

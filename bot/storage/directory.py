@@ -74,7 +74,7 @@ class SqlDirectory:
     def structures(self) -> list[Structure]:
         """Every structure, in file order."""
         with self._store.session() as session:
-            rows = session.scalars(select(StructureRow).order_by(StructureRow.position))
+            rows = session.scalars(select(StructureRow).order_by(col(StructureRow.position)))
             return [structure_record(row) for row in rows]
 
     def classes(self, structure_id: str) -> list[SchoolClass]:
@@ -82,19 +82,19 @@ class SqlDirectory:
         with self._store.session() as session:
             counts = dict(
                 session.execute(
-                    select(ClassMemberRow.class_id, func.count())
-                    .join(UserRow, UserRow.id == ClassMemberRow.user_id)
-                    .join(ClassRow, ClassRow.id == ClassMemberRow.class_id)
-                    .where(ClassRow.structure_id == structure_id)
-                    .where(UserRow.profile == "Student")
+                    select(col(ClassMemberRow.class_id), func.count())
+                    .join(UserRow, col(UserRow.id) == col(ClassMemberRow.user_id))
+                    .join(ClassRow, col(ClassRow.id) == col(ClassMemberRow.class_id))
+                    .where(col(ClassRow.structure_id) == structure_id)
+                    .where(col(UserRow.profile) == "Student")
                     .where(_live())
-                    .group_by(ClassMemberRow.class_id)
+                    .group_by(col(ClassMemberRow.class_id))
                 ).all()
             )
             rows = session.scalars(
                 select(ClassRow)
-                .where(ClassRow.structure_id == structure_id)
-                .order_by(ClassRow.position)
+                .where(col(ClassRow.structure_id) == structure_id)
+                .order_by(col(ClassRow.position))
             )
             return [
                 SchoolClass(
@@ -117,9 +117,9 @@ class SqlDirectory:
         with self._store.session() as session:
             query = (
                 select(UserRow)
-                .join(UserStructureRow, UserStructureRow.user_id == UserRow.id)
-                .where(UserStructureRow.structure_id == structure_id)
-                .order_by(UserRow.position, UserRow.id)
+                .join(UserStructureRow, col(UserStructureRow.user_id) == col(UserRow.id))
+                .where(col(UserStructureRow.structure_id) == structure_id)
+                .order_by(col(UserRow.position), col(UserRow.id))
             )
             if profiles is not None:
                 query = query.where(col(UserRow.profile).in_(list(profiles)))
@@ -136,7 +136,7 @@ class SqlDirectory:
     def user_by_login(self, login: str) -> User | None:
         """The account with this login, removed or not."""
         with self._store.session() as session:
-            row = session.scalars(select(UserRow).where(UserRow.login == login)).first()
+            row = session.scalars(select(UserRow).where(col(UserRow.login) == login)).first()
             return user_records(session, [row])[0] if row is not None else None
 
     def groups(self, structure_id: str) -> list[Group]:
@@ -145,16 +145,16 @@ class SqlDirectory:
             rows = list(
                 session.scalars(
                     select(GroupRow)
-                    .where(GroupRow.structure_id == structure_id)
-                    .order_by(GroupRow.position)
+                    .where(col(GroupRow.structure_id) == structure_id)
+                    .order_by(col(GroupRow.position))
                 )
             )
             members: dict[str, list[str]] = defaultdict(list)
             for group_id, user_id in session.execute(
-                select(GroupMemberRow.group_id, GroupMemberRow.user_id)
-                .join(GroupRow, GroupRow.id == GroupMemberRow.group_id)
-                .where(GroupRow.structure_id == structure_id)
-                .order_by(GroupMemberRow.group_id, GroupMemberRow.position)
+                select(col(GroupMemberRow.group_id), col(GroupMemberRow.user_id))
+                .join(GroupRow, col(GroupRow.id) == col(GroupMemberRow.group_id))
+                .where(col(GroupRow.structure_id) == structure_id)
+                .order_by(col(GroupMemberRow.group_id), col(GroupMemberRow.position))
             ):
                 members[group_id].append(user_id)
             return [group_record(row, members[row.id]) for row in rows]
@@ -170,22 +170,22 @@ class SqlDirectory:
     def share_favorites(self, structure_id: str) -> list[ShareFavorite]:
         """Share favourites owned by members of the structure."""
         with self._store.session() as session:
-            owners = select(UserStructureRow.user_id).where(
-                UserStructureRow.structure_id == structure_id
+            owners = select(col(UserStructureRow.user_id)).where(
+                col(UserStructureRow.structure_id) == structure_id
             )
             rows = list(
                 session.scalars(
                     select(FavoriteRow)
                     .where(col(FavoriteRow.owner_id).in_(owners))
-                    .order_by(FavoriteRow.position)
+                    .order_by(col(FavoriteRow.position))
                 )
             )
             members: dict[str, list[str]] = defaultdict(list)
             for favorite_id, user_id in session.execute(
-                select(FavoriteMemberRow.favorite_id, FavoriteMemberRow.user_id)
-                .join(FavoriteRow, FavoriteRow.id == FavoriteMemberRow.favorite_id)
+                select(col(FavoriteMemberRow.favorite_id), col(FavoriteMemberRow.user_id))
+                .join(FavoriteRow, col(FavoriteRow.id) == col(FavoriteMemberRow.favorite_id))
                 .where(col(FavoriteRow.owner_id).in_(owners))
-                .order_by(FavoriteMemberRow.favorite_id, FavoriteMemberRow.position)
+                .order_by(col(FavoriteMemberRow.favorite_id), col(FavoriteMemberRow.position))
             ):
                 members[favorite_id].append(user_id)
             return [
@@ -206,12 +206,12 @@ class SqlDirectory:
         """Block or unblock the live accounts of these profiles in the structure."""
         with self._store.session() as session:
             rows = session.execute(
-                select(UserRow.id, UserRow.blocked)
-                .join(UserStructureRow, UserStructureRow.user_id == UserRow.id)
-                .where(UserStructureRow.structure_id == structure_id)
+                select(col(UserRow.id), col(UserRow.blocked))
+                .join(UserStructureRow, col(UserStructureRow.user_id) == col(UserRow.id))
+                .where(col(UserStructureRow.structure_id) == structure_id)
                 .where(col(UserRow.profile).in_(list(profiles)))
                 .where(_live())
-                .order_by(UserRow.position, UserRow.id)
+                .order_by(col(UserRow.position), col(UserRow.id))
             ).all()
             changed = tuple(user_id for user_id, flag in rows if flag != blocked)
             unchanged = tuple(user_id for user_id, flag in rows if flag == blocked)
@@ -237,7 +237,7 @@ class SqlDirectory:
                     UserStructureRow(
                         user_id=user_id,
                         structure_id=school_class.structure_id,
-                        position=_next_position(session, UserStructureRow.user_id, user_id),
+                        position=_next_position(session, col(UserStructureRow.user_id), user_id),
                     )
                 )
             if session.get(ClassMemberRow, (user_id, class_id)) is None:
@@ -245,7 +245,7 @@ class SqlDirectory:
                     ClassMemberRow(
                         user_id=user_id,
                         class_id=class_id,
-                        position=_next_position(session, ClassMemberRow.user_id, user_id),
+                        position=_next_position(session, col(ClassMemberRow.user_id), user_id),
                     )
                 )
             session.flush()
@@ -254,29 +254,29 @@ class SqlDirectory:
         """Remove the user from the structure, its classes and its groups."""
         with self._store.session() as session:
             user = _require_user(session, user_id)
-            class_ids = select(ClassRow.id).where(ClassRow.structure_id == structure_id)
-            group_ids = select(GroupRow.id).where(GroupRow.structure_id == structure_id)
+            class_ids = select(col(ClassRow.id)).where(col(ClassRow.structure_id) == structure_id)
+            group_ids = select(col(GroupRow.id)).where(col(GroupRow.structure_id) == structure_id)
             session.execute(
                 delete(ClassMemberRow)
-                .where(ClassMemberRow.user_id == user_id)
+                .where(col(ClassMemberRow.user_id) == user_id)
                 .where(col(ClassMemberRow.class_id).in_(class_ids))
             )
             session.execute(
                 delete(GroupMemberRow)
-                .where(GroupMemberRow.user_id == user_id)
+                .where(col(GroupMemberRow.user_id) == user_id)
                 .where(col(GroupMemberRow.group_id).in_(group_ids))
             )
             session.execute(
                 delete(UserStructureRow)
-                .where(UserStructureRow.user_id == user_id)
-                .where(UserStructureRow.structure_id == structure_id)
+                .where(col(UserStructureRow.user_id) == user_id)
+                .where(col(UserStructureRow.structure_id) == structure_id)
             )
             if user.home_structure == structure_id:
                 # Policy forbids this; if a caller does it anyway, point home at what remains.
                 user.home_structure = session.scalars(
-                    select(UserStructureRow.structure_id)
-                    .where(UserStructureRow.user_id == user_id)
-                    .order_by(UserStructureRow.position)
+                    select(col(UserStructureRow.structure_id))
+                    .where(col(UserStructureRow.user_id) == user_id)
+                    .order_by(col(UserStructureRow.position))
                 ).first()
             session.flush()
             session.expire_all()
@@ -286,8 +286,8 @@ class SqlDirectory:
         with self._store.session() as session:
             if session.get(GroupRow, group_id) is None:
                 raise NotFound(f"groupe « {group_id} » introuvable")
-            session.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id == group_id))
-            session.execute(delete(GroupRow).where(GroupRow.id == group_id))
+            session.execute(delete(GroupMemberRow).where(col(GroupMemberRow.group_id) == group_id))
+            session.execute(delete(GroupRow).where(col(GroupRow.id) == group_id))
             session.expire_all()
 
     def remove_manual_account(self, user_id: str, on: date) -> Literal["deleted", "pre_deleted"]:
@@ -309,7 +309,7 @@ class SqlDirectory:
             if session.get(GroupRow, group_id) is None:
                 raise NotFound(f"groupe « {group_id} » introuvable")
             present = set(_group_member_ids(session, group_id))
-            position = _next_position(session, GroupMemberRow.group_id, group_id)
+            position = _next_position(session, col(GroupMemberRow.group_id), group_id)
             added: list[str] = []
             for user_id in dict.fromkeys(user_ids):
                 if user_id in present:
@@ -327,7 +327,7 @@ class SqlDirectory:
             if session.get(StructureRow, structure_id) is None:
                 raise NotFound(f"structure « {structure_id} » introuvable")
             group_id = f"grp-{slugify(name)}-{secrets.token_hex(3)}"
-            position = (session.scalar(select(func.max(GroupRow.position))) or 0) + 1
+            position = (session.scalar(select(func.max(col(GroupRow.position)))) or 0) + 1
             row = GroupRow(
                 id=group_id, structure_id=structure_id, name=name, type=type, position=position
             )
@@ -339,9 +339,9 @@ class SqlDirectory:
 def _group_member_ids(session: Session, group_id: str) -> list[str]:
     return list(
         session.scalars(
-            select(GroupMemberRow.user_id)
-            .where(GroupMemberRow.group_id == group_id)
-            .order_by(GroupMemberRow.position)
+            select(col(GroupMemberRow.user_id))
+            .where(col(GroupMemberRow.group_id) == group_id)
+            .order_by(col(GroupMemberRow.position))
         )
     )
 

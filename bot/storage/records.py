@@ -25,15 +25,18 @@ _CHUNK = 500
 
 
 def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    """The values in slices small enough for one IN (...) list."""
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
 
 
 def structure_record(row: StructureRow) -> Structure:
+    """The domain's Structure of a row."""
     return Structure(id=row.id, name=row.name, city=row.city, circonscription=row.circonscription)
 
 
 def group_record(row: GroupRow, member_ids: Iterable[str]) -> Group:
+    """The domain's Group of a row and its members, in order."""
     return Group(
         id=row.id,
         structure_id=row.structure_id,
@@ -51,21 +54,21 @@ def user_records(session: Session, rows: list[UserRow]) -> list[User]:
     children: dict[str, list[str]] = defaultdict(list)
     for chunk in chunks(ids):
         for user_id, structure_id in session.execute(
-            select(UserStructureRow.user_id, UserStructureRow.structure_id)
+            select(col(UserStructureRow.user_id), col(UserStructureRow.structure_id))
             .where(col(UserStructureRow.user_id).in_(chunk))
-            .order_by(UserStructureRow.user_id, UserStructureRow.position)
+            .order_by(col(UserStructureRow.user_id), col(UserStructureRow.position))
         ):
             structures[user_id].append(structure_id)
         for user_id, class_id in session.execute(
-            select(ClassMemberRow.user_id, ClassMemberRow.class_id)
+            select(col(ClassMemberRow.user_id), col(ClassMemberRow.class_id))
             .where(col(ClassMemberRow.user_id).in_(chunk))
-            .order_by(ClassMemberRow.user_id, ClassMemberRow.position)
+            .order_by(col(ClassMemberRow.user_id), col(ClassMemberRow.position))
         ):
             classes[user_id].append(class_id)
         for parent_id, child_id in session.execute(
-            select(ChildLinkRow.parent_id, ChildLinkRow.child_id)
+            select(col(ChildLinkRow.parent_id), col(ChildLinkRow.child_id))
             .where(col(ChildLinkRow.parent_id).in_(chunk))
-            .order_by(ChildLinkRow.parent_id, ChildLinkRow.position)
+            .order_by(col(ChildLinkRow.parent_id), col(ChildLinkRow.position))
         ):
             children[parent_id].append(child_id)
     return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def _label(kind: str, record: Any, index: int) -> str:
     return f"{kind} n°{index + 1}"
 
 
-def _check_fields(label: str, record: Any, fields: dict[str, type], errors: list[str]) -> bool:
+def _check_fields(label: str, record: Any, fields: Mapping[str, type], errors: list[str]) -> bool:
     """Required fields present with the right JSON type; False when the record is unusable."""
     if not isinstance(record, dict):
         errors.append(f"{label} : un objet JSON est attendu")
@@ -81,14 +82,14 @@ def _check_fields(label: str, record: Any, fields: dict[str, type], errors: list
         if not isinstance(value, list if expected is _RECORDS else expected):
             errors.append(f"{label} : le champ « {name} » doit être {_TYPE_NAMES[expected]}")
             usable = False
-        elif expected is list:
+        elif expected is list and isinstance(value, list):
             if not all(isinstance(item, str) for item in value):
                 errors.append(f"{label} : le champ « {name} » doit être une liste de chaînes")
                 usable = False
             elif len(set(value)) != len(value):
                 duplicated = next(item for item in value if value.count(item) > 1)
                 errors.append(f"{label} : « {duplicated} » figure deux fois dans « {name} »")
-        elif expected is str and name == "id" and not value.strip():
+        elif name == "id" and isinstance(value, str) and not value.strip():
             errors.append(f"{label} : le champ « id » est vide")
             usable = False
     return usable
@@ -160,7 +161,7 @@ def validate(data: Any) -> list[str]:
     # References are checked against every id present, even on records refused for another
     # reason, so that one faulty record does not echo through the rest of the file.
     structure_ids = {record["id"] for _, record in structures} | _ids(data["structures"])
-    class_structure: dict[str, str] = {}
+    class_structure: dict[str, Any] = {}  # class id → its structure's id, as the file has it
     for record in data["structures"]:
         if isinstance(record, dict) and isinstance(record.get("classes"), list):
             for class_id in _ids(record["classes"]):
@@ -218,7 +219,7 @@ def _check_user(
     label: str,
     record: dict,
     structure_ids: set[str],
-    class_structure: dict[str, str],
+    class_structure: dict[str, Any],
     profile_of: dict[str, Any],
     errors: list[str],
 ) -> None:
@@ -314,5 +315,6 @@ def load_file(path: str | Path) -> Any:
 
 
 def refusal(errors: list[str]) -> SchoolFileError:
+    """The error refusing a file: its first breach in one line, with every breach attached."""
     more = f" (et {len(errors) - 1} autre(s) erreur(s))" if len(errors) > 1 else ""
     return SchoolFileError(f"fichier refusé : {errors[0]}{more}", errors)

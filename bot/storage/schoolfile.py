@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel, col
 
 from bot.storage.school_rules import load_file, refusal, validate
 from bot.storage.store import Store
@@ -22,6 +24,7 @@ from bot.storage.tables import (
     StructureRow,
     UserRow,
     UserStructureRow,
+    table_of,
 )
 
 
@@ -47,15 +50,15 @@ class ImportSummary:
 # --- import -----------------------------------------------------------------------------
 
 
-def import_school(store: Store, source: str | Path | dict) -> ImportSummary:
-    """Load a school file (path or parsed dict), all or nothing.
+def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSummary:
+    """Load a school file (its path, or its parsed JSON), all or nothing.
 
     The file is validated first and refused whole on the first broken rule. When the database
     already holds a directory, its content (structures, classes, users, groups, favourites) is
     REPLACED by the file's, in the same transaction; audit log, account links and conversation
     states are kept.
     """
-    data = source if isinstance(source, dict) else load_file(source)
+    data = load_file(source) if isinstance(source, str | Path) else source
     errors = validate(data)
     if errors:
         raise refusal(errors)
@@ -183,9 +186,9 @@ def export_school(store: Store) -> dict:
     """The directory as a school file, reflecting every change made since the import."""
     with store.session() as session:
         classes_by_structure: dict[str, list[dict]] = {}
-        for row in session.scalars(select(ClassRow).order_by(ClassRow.position)):
-            classes_by_structure.setdefault(row.structure_id, []).append(
-                {"id": row.id, "name": row.name, "level": row.level}
+        for class_row in session.scalars(select(ClassRow).order_by(col(ClassRow.position))):
+            classes_by_structure.setdefault(class_row.structure_id, []).append(
+                {"id": class_row.id, "name": class_row.name, "level": class_row.level}
             )
         structures = [
             {
@@ -195,34 +198,36 @@ def export_school(store: Store) -> dict:
                 "circonscription": row.circonscription,
                 "classes": classes_by_structure.get(row.id, []),
             }
-            for row in session.scalars(select(StructureRow).order_by(StructureRow.position))
+            for row in session.scalars(select(StructureRow).order_by(col(StructureRow.position)))
         ]
         memberships = _lists(session, UserStructureRow, "user_id", "structure_id")
         class_members = _lists(session, ClassMemberRow, "user_id", "class_id")
         children = _lists(session, ChildLinkRow, "parent_id", "child_id")
         users = []
-        for row in session.scalars(select(UserRow).order_by(UserRow.position, UserRow.id)):
+        for user_row in session.scalars(
+            select(UserRow).order_by(col(UserRow.position), col(UserRow.id))
+        ):
             user: dict[str, Any] = {
-                "id": row.id,
-                "login": row.login,
-                "first_name": row.first_name,
-                "last_name": row.last_name,
-                "profile": row.profile,
-                "source": row.source,
-                "activated": row.activated,
-                "blocked": row.blocked,
-                "structures": memberships.get(row.id, []),
-                "home_structure": row.home_structure,
-                "classes": class_members.get(row.id, []),
-                "functions": json.loads(row.functions),
-                "birth_date": row.birth_date,
+                "id": user_row.id,
+                "login": user_row.login,
+                "first_name": user_row.first_name,
+                "last_name": user_row.last_name,
+                "profile": user_row.profile,
+                "source": user_row.source,
+                "activated": user_row.activated,
+                "blocked": user_row.blocked,
+                "structures": memberships.get(user_row.id, []),
+                "home_structure": user_row.home_structure,
+                "classes": class_members.get(user_row.id, []),
+                "functions": json.loads(user_row.functions),
+                "birth_date": user_row.birth_date,
             }
-            if row.profile == "Relative" or children.get(row.id):
-                user["children"] = children.get(row.id, [])
-            if row.deleted is not None:
-                user["deleted"] = row.deleted
-            if row.pre_deleted is not None:
-                user["pre_deleted"] = row.pre_deleted
+            if user_row.profile == "Relative" or children.get(user_row.id):
+                user["children"] = children.get(user_row.id, [])
+            if user_row.deleted is not None:
+                user["deleted"] = user_row.deleted
+            if user_row.pre_deleted is not None:
+                user["pre_deleted"] = user_row.pre_deleted
             users.append(user)
         group_members = _lists(session, GroupMemberRow, "group_id", "user_id")
         groups = [
@@ -233,7 +238,7 @@ def export_school(store: Store) -> dict:
                 "type": row.type,
                 "members": group_members.get(row.id, []),
             }
-            for row in session.scalars(select(GroupRow).order_by(GroupRow.position))
+            for row in session.scalars(select(GroupRow).order_by(col(GroupRow.position)))
         ]
         favorite_members = _lists(session, FavoriteMemberRow, "favorite_id", "user_id")
         favorites = [
@@ -243,7 +248,7 @@ def export_school(store: Store) -> dict:
                 "name": row.name,
                 "members": favorite_members.get(row.id, []),
             }
-            for row in session.scalars(select(FavoriteRow).order_by(FavoriteRow.position))
+            for row in session.scalars(select(FavoriteRow).order_by(col(FavoriteRow.position)))
         ]
     return {
         "structures": structures,
@@ -253,13 +258,12 @@ def export_school(store: Store) -> dict:
     }
 
 
-def _lists(session: Any, table: Any, owner: str, item: str) -> dict[str, list[str]]:
+def _lists(session: Session, model: type[SQLModel], owner: str, item: str) -> dict[str, list[str]]:
     """A whole link table as owner id → ordered item ids, in one query."""
-    owner_column = getattr(table, owner)
-    item_column = getattr(table, item)
+    columns = table_of(model).c
     result: dict[str, list[str]] = {}
     for owner_id, item_id in session.execute(
-        select(owner_column, item_column).order_by(owner_column, table.position)
+        select(columns[owner], columns[item]).order_by(columns[owner], columns.position)
     ):
         result.setdefault(owner_id, []).append(item_id)
     return result

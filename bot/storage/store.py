@@ -3,37 +3,25 @@ components."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    create_engine,
-    delete,
-    event,
-    insert,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, delete, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from bot.storage.accounts import AccountLinks
 from bot.storage.audit import AuditLog
+from bot.storage.conversations import ConversationStore
 from bot.storage.directory import SqlDirectory
 from bot.storage.tables import (
     ALL_TABLES,
     DIRECTORY_TABLES,
-    ConversationStateRow,
     StructureRow,
-    to_db_time,
-    utc_now,
 )
 
 
@@ -132,7 +120,7 @@ class Store:
     def is_empty(self) -> bool:
         """True when the directory holds no structure."""
         with self.session() as session:
-            return session.scalars(select(StructureRow.id).limit(1)).first() is None
+            return session.scalars(select(col(StructureRow.id)).limit(1)).first() is None
 
     def clear_directory(self, session: Session) -> None:
         """Delete the whole directory content (not the runtime tables) in the given session."""
@@ -143,8 +131,6 @@ class Store:
     def directory(self) -> SqlDirectory:
         """The directory backed by this database."""
         if self._directory is None:
-            # Imported here because bot.directory imports the tables of this module.
-
             self._directory = SqlDirectory(self)
         return self._directory
 
@@ -168,45 +154,3 @@ class Store:
         if self._conversations is None:
             self._conversations = ConversationStore(self)
         return self._conversations
-
-
-class ConversationStore:
-    """Keeps each speaker's conversation state as JSON so that a restart loses nothing."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    # Read and written on every message: plain SQL statements, not ORM objects, keep it cheap.
-    _table = ConversationStateRow.__table__  # type: ignore[attr-defined]
-
-    def get(self, speaker_key: str) -> dict:
-        """The stored state, or an empty dict."""
-        with self._store.session() as session:
-            text = session.execute(
-                select(self._table.c.data).where(self._table.c.speaker_key == speaker_key)
-            ).scalar()
-            return json.loads(text) if text is not None else {}
-
-    def put(self, speaker_key: str, data: dict, now: datetime | None = None) -> None:
-        """Replace the speaker's state (must be JSON-serialisable)."""
-        text = json.dumps(data, ensure_ascii=False)
-        moment = to_db_time(now or utc_now())
-        with self._store.session() as session:
-            updated = session.execute(
-                update(self._table)
-                .where(self._table.c.speaker_key == speaker_key)
-                .values(data=text, updated_at=moment)
-            )
-            if not updated.rowcount:
-                session.execute(
-                    insert(self._table).values(
-                        speaker_key=speaker_key, data=text, updated_at=moment
-                    )
-                )
-
-    def clear(self, speaker_key: str) -> None:
-        """Forget the speaker's state."""
-        with self._store.session() as session:
-            session.execute(
-                delete(ConversationStateRow).where(ConversationStateRow.speaker_key == speaker_key)
-            )

@@ -6,11 +6,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import (
-    Column,
-    Index,
-    Text,
-)
+from sqlalchemy import Column, Index, Table, Text
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -191,25 +187,38 @@ class ConversationStateRow(SQLModel, table=True):
     updated_at: datetime
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a sqlmodel table class."""
+    # sqlmodel sets __table__ on `table=True` classes at run time; its stubs do not declare it.
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 # Creation order respects foreign keys; deletion of directory content goes in reverse.
 DIRECTORY_TABLES = [
-    StructureRow.__table__,
-    ClassRow.__table__,
-    UserRow.__table__,
-    UserStructureRow.__table__,
-    ClassMemberRow.__table__,
-    ChildLinkRow.__table__,
-    GroupRow.__table__,
-    GroupMemberRow.__table__,
-    FavoriteRow.__table__,
-    FavoriteMemberRow.__table__,
+    table_of(model)
+    for model in (
+        StructureRow,
+        ClassRow,
+        UserRow,
+        UserStructureRow,
+        ClassMemberRow,
+        ChildLinkRow,
+        GroupRow,
+        GroupMemberRow,
+        FavoriteRow,
+        FavoriteMemberRow,
+    )
 ]
 RUNTIME_TABLES = [
-    AuditEntryRow.__table__,
-    LinkCodeRow.__table__,
-    AccountLinkRow.__table__,
-    FailedLinkAttemptRow.__table__,
-    ConversationStateRow.__table__,
+    table_of(model)
+    for model in (
+        AuditEntryRow,
+        LinkCodeRow,
+        AccountLinkRow,
+        FailedLinkAttemptRow,
+        ConversationStateRow,
+    )
 ]
 ALL_TABLES = DIRECTORY_TABLES + RUNTIME_TABLES
 
@@ -232,6 +241,10 @@ def utc_now() -> datetime:
 class Sessions(Protocol):
     """What the storage components need of the store: sessions and transactions."""
 
-    def session(self) -> AbstractContextManager[Session]: ...
+    def session(self) -> AbstractContextManager[Session]:
+        """A session for one operation, or the open transaction's session inside one."""
+        ...
 
-    def transaction(self) -> AbstractContextManager[None]: ...
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside commits together or not at all."""
+        ...
