@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -78,6 +78,9 @@ class User:
     birth_date: str | None
     deleted: str | None
     pre_deleted: str | None
+    # Blocked one by one, not with its profile: the ENT lifts it too when the profile is
+    # unblocked, so the director is asked first.
+    blocked_individually: bool = False
 
     @property
     def full_name(self) -> str:
@@ -107,6 +110,18 @@ class Group:
 
 
 @dataclass(frozen=True)
+class RemovedGroup:
+    """A group deleted from a structure, remembered so that « supprime le groupe X » again is
+    answered « already deleted » rather than « not found »."""
+
+    id: str
+    structure_id: str
+    name: str
+    # ISO date of the deletion, when known.
+    removed_on: str | None
+
+
+@dataclass(frozen=True)
 class ShareFavorite:
     """A saved sharing list owned by a user."""
 
@@ -118,14 +133,24 @@ class ShareFavorite:
 
 @dataclass(frozen=True)
 class BlockResult:
-    """What set_blocked did: accounts whose flag changed, and those already in that state."""
+    """What set_blocked did: accounts whose flag changed, those already in that state, and
+    those kept blocked on purpose (`keep`)."""
 
     changed: tuple[str, ...]
     unchanged: tuple[str, ...]
+    kept: tuple[str, ...] = ()
 
 
 class NotFound(LookupError):
     """A change names a record that the directory does not hold; the message is French."""
+
+
+class History(Protocol):
+    """What the audit log tells a handler: when a change was last carried out."""
+
+    def last_done(self, structure_id: str, action: str) -> dict[str, datetime]:
+        """For each target of that action done in that school, when it was last done."""
+        ...
 
 
 class Directory(Protocol):
@@ -155,14 +180,23 @@ class Directory(Protocol):
     def share_favorites(self, structure_id: str) -> list[ShareFavorite]: ...
 
     def set_blocked(
-        self, structure_id: str, profiles: Iterable[str], blocked: bool
-    ) -> BlockResult: ...
+        self, structure_id: str, profiles: Iterable[str], blocked: bool, keep: Iterable[str] = ()
+    ) -> BlockResult:
+        """Block or unblock the live accounts of these profiles. Unblocking lifts individual
+        blocks too (the ENT's rule), except for the accounts in `keep`."""
+        ...
 
     def attach_teacher_to_class(self, user_id: str, class_id: str) -> None: ...
 
     def detach_teacher_from_structure(self, user_id: str, structure_id: str) -> None: ...
 
-    def delete_group(self, group_id: str) -> None: ...
+    def delete_group(self, group_id: str, on: date | None = None) -> None:
+        """Delete the group; it is remembered as removed (on that day, if given)."""
+        ...
+
+    def removed_groups(self, structure_id: str) -> list[RemovedGroup]:
+        """The groups deleted from the structure, most recent first."""
+        ...
 
     def remove_manual_account(
         self, user_id: str, on: date

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+import contextlib
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intents.nlu.normalize import fold
 
@@ -29,6 +31,14 @@ def day(iso_date: str) -> str:
         return date.fromisoformat(iso_date[:10]).strftime("%d/%m/%Y")
     except ValueError:
         return iso_date
+
+
+def day_of(moment: datetime) -> str:
+    """The day of a moment as French schools read it (Paris time): « 28/11/2026 »."""
+    # Without time zone data, the moment's own day.
+    with contextlib.suppress(ZoneInfoNotFoundError):
+        moment = moment.astimezone(ZoneInfo("Europe/Paris"))
+    return moment.strftime("%d/%m/%Y")
 
 
 def _plural(word: str) -> str:

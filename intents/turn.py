@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from intents.domain import Directory, Speaker
+from intents.domain import Directory, History, Speaker
 from intents.kb import KnowledgeBase
 
 # A slot's value: one record id, or the ENT profiles named (["Relative", "Student"]).
@@ -58,6 +58,8 @@ class FillSlot:
 @dataclass(frozen=True)
 class ConfirmChange:
     pending_id: str
+    # One of a proposal's options: the arguments to carry out instead of the pending ones.
+    args: dict[str, SlotValue] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,23 @@ class Say:
     choices: list[Choice] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Option:
+    """One way to carry out a proposal, offered as its own confirmation button."""
+
+    label: str
+    args: dict[str, SlotValue]
+
+
 @dataclass
 class Proposal:
-    """A change shown to the director, carried out only after « Confirmer »."""
+    """A change shown to the director, carried out only after « Confirmer » (or after one of
+    its `options`, when there are several ways to do it)."""
 
     summary: str
     args: dict[str, SlotValue]
     targets: list[str]
+    options: list[Option] = field(default_factory=list)
 
 
 @dataclass
@@ -142,3 +154,5 @@ class SchoolTurn(Turn):
 
     directory: Directory
     structure_id: str
+    # The audit log's memory of changes done (« déjà supprimé le … »), when there is one.
+    history: History | None = None

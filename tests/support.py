@@ -56,6 +56,8 @@ class Seen:
     outcome: Outcome
     texts: list[str] = field(default_factory=list)
     buttons: list[str] = field(default_factory=list)
+    # Labels of buttons taken off earlier messages with this answer (Outcome.void_buttons).
+    removed: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -79,17 +81,42 @@ class Conversation:
         self.last: Outcome | None = None
         # Every answer so far: a person can scroll up and press an older button.
         self.history: list[Outcome] = []
+        # Like a channel: each reply is a message with a reference; the buttons a message
+        # carries, and the ids of those the core had taken away.
+        self.shown: dict[str, list[str]] = {}
+        self.taken_away: set[str] = set()
+        self.messages_sent = 0
 
     def _send(self, **kwargs: object) -> Seen:
         incoming = Incoming(self.key, private_chat=self.private, **kwargs)  # type: ignore[arg-type]
         outcome = self.assistant.handle(incoming, login=self.login)
         self.last = outcome
         self.history.append(outcome)
+        removed = []
+        for ref in outcome.void_buttons:
+            for button_id in self.shown.pop(ref, []):
+                self.taken_away.add(button_id)
+                removed.append(self._label(button_id))
+        for reply in outcome.replies:
+            self.messages_sent += 1
+            ref = f"{self.key}#{self.messages_sent}"
+            self.shown[ref] = [b.id for b in reply.buttons]
+            if reply.key is not None:
+                self.assistant.delivered(self.key, reply.key, ref)
         return Seen(
             outcome,
             [html_to_text(r.text) for r in outcome.replies],
             [b.label for r in outcome.replies for b in r.buttons],
+            removed,
         )
+
+    def _label(self, button_id: str) -> str:
+        for outcome in self.history:
+            for reply in outcome.replies:
+                for button in reply.buttons:
+                    if button.id == button_id:
+                        return button.label
+        return button_id
 
     def say(self, text: str) -> Seen:
         return self._send(text=text)
@@ -102,6 +129,8 @@ class Conversation:
             for reply in outcome.replies:
                 for button in reply.buttons:
                     if button.label == label:
+                        # A person cannot press a button the channel took off the screen.
+                        assert button.id not in self.taken_away, f"{label!r} was taken away"
                         return button.id
         raise AssertionError(
             f"no button {label!r} in {[b.label for r in self.last.replies for b in r.buttons]}"

@@ -106,6 +106,47 @@ def test_chat_jsonl_as_director_changes_the_database_and_persists(tmp_path: Path
     assert audit[-1]["action"] == "action.delete_group" and audit[-1]["outcome"] == "done"
 
 
+def test_audit_reads_one_line_an_entry_with_school_who_and_accounts(tmp_path: Path) -> None:
+    db = tmp_path / "school.db"
+    said = run_bot(
+        "chat",
+        "--jsonl",
+        "--as",
+        "claire.martin",
+        stdin=jsonl(
+            {"text": "bloque les parents"},
+            {"press": "Confirmer"},
+            {"text": "détache hugo lambert"},
+            {"text": "supprime le groupe APE 2021-2022"},
+            {"text": "oui"},
+        ),
+        db=db,
+    )
+    assert said.returncode == 0, said.stderr
+    result = run_bot("audit", db=db)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3  # a two-line detail (« N'oubliez pas… ») stays on its line
+    block, detach, delete = lines
+    for line in lines:
+        assert " | 0590123A École primaire Jean Jaurès | console:claire.martin | " in line
+    assert "| action.block | done | Camille Dumont (usr-p01), " in block
+    assert block.count("(usr-") == 14 and "Relative" not in block
+    assert "Ana Ferreira" not in block  # already blocked: not changed by this order
+    assert "N'oubliez pas de les débloquer" in block
+    # The pending detach, replaced by the next order, names the teacher it would have detached.
+    assert "| action.detach_teacher | superseded | Hugo Lambert (usr-t11) — " in detach
+    # A deleted group is still named: the directory remembers what it deleted.
+    assert "| action.delete_group | done | APE 2021-2022 (grp-ape-2021) — " in delete
+
+    objects = [json.loads(x) for x in run_bot("audit", "--json", db=db).stdout.splitlines()]
+    assert [o["outcome"] for o in objects] == ["done", "superseded", "done"]
+    for entry in objects:
+        assert entry["who"] == "console:claire.martin"
+        assert (entry["structure_id"], entry["structure"]) == (JJ, "École primaire Jean Jaurès")
+    assert len(objects[0]["targets"]) == 14 and "usr-p01" in objects[0]["targets"]
+
+
 def test_chat_rejects_an_unknown_login(tmp_path: Path) -> None:
     result = run_bot("chat", "--jsonl", "--as", "nobody.here", stdin="", db=tmp_path / "b.db")
     assert result.returncode == 1
@@ -302,7 +343,10 @@ def test_cli_directory_audit_and_accounts(
     line = json.loads(capsys.readouterr().out.strip())
     assert line["who"] == "claire.martin" and line["outcome"] == "done"
     assert _run(settings, "audit") == 0
-    assert "claire.martin action.block done usr-p01 — 1 compte" in capsys.readouterr().out
+    assert (
+        "| 0590123A École primaire Jean Jaurès | claire.martin | action.block | done | "
+        "Camille Dumont (usr-p01) — 1 compte"
+    ) in capsys.readouterr().out
 
     assert _run(settings, "accounts", "invite", "claire.martin") == 0
     code = capsys.readouterr().out.split()[0]

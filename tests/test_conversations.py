@@ -8,9 +8,12 @@ optional `as` (another speaker), `advance` (minutes on the
 clock), and what the user must see:
 - `intent`: the intent understood;
 - `expect` / `absent`: texts that must / must not appear (case-insensitive);
-- `buttons`: the exact button labels; `buttons_include`: labels among them.
-`directory` checks: `audit` (the last entries' action and outcome, oldest first), and
-`teacher_classes`, `blocked`, `groups`, `accounts` (see _check_directory).
+- `buttons`: the exact button labels; `buttons_include`: labels among them;
+- `removed`: the exact labels of the buttons taken off earlier messages by this answer.
+`directory` checks: `audit` (the last entries' action and outcome, oldest first, and
+optionally their `who`, `school`, `targets`: a count or the names), and
+`teacher_classes`, `blocked` (count by profile), `blocked_accounts` (by name: blocked or
+not, and individually or not), `groups`, `accounts` (see _check_directory).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import yaml
 from bot.app import DEMO_SCHOOL
 from bot.core.assistant import Assistant
 from bot.settings import Settings
+from bot.storage.audit import AuditEntry
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store
+from intents.domain import Directory
 from tests.support import Clock, Conversation, Seen, shared_kb_and_matcher
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +65,11 @@ def test_story(world: tuple[Store, Clock], school: str, story: dict[str, Any]) -
 
     def speaker(login: str | None) -> Conversation:
         if login not in speakers:
-            speakers[login] = Conversation(assistant, login, private=story.get("private", True))
+            # Keyed as the console keys its speakers: the audit's `who` reads as in production.
+            key = f"console:{login or 'public'}"
+            speakers[login] = Conversation(
+                assistant, login, key, private=story.get("private", True)
+            )
         return speakers[login]
 
     for number, turn in enumerate(story["turns"], start=1):
@@ -85,18 +94,22 @@ def _check_turn(where: str, turn: dict[str, Any], seen: Seen) -> None:
         assert text.casefold() not in shown, f"{where}: « {text} » shown in\n{seen.text}"
     if "buttons" in turn:
         assert seen.buttons == turn["buttons"], f"{where}: buttons {seen.buttons}"
+    if "removed" in turn:
+        assert seen.removed == turn["removed"], f"{where}: buttons taken away {seen.removed}"
     for label in turn.get("buttons_include", []):
         assert label in seen.buttons, f"{where}: no button {label!r} in {seen.buttons}"
 
 
 def _check_directory(store: Store, expected: dict[str, Any]) -> None:
     directory = store.directory
+    users = {u.full_name: u for s in directory.structures() for u in directory.users(s.id)}
     if "audit" in expected:
         entries = store.audit.entries()[-len(expected["audit"]) :]
         assert [(e.action, e.outcome) for e in entries] == [
             (a["action"], a["outcome"]) for a in expected["audit"]
         ]
-    users = {u.full_name: u for s in directory.structures() for u in directory.users(s.id)}
+        for entry, wanted in zip(entries, expected["audit"], strict=True):
+            _check_entry(directory, entry, wanted)
     for name, classes in expected.get("teacher_classes", {}).items():
         user = users[name]
         names = {c.id: c.name for s in user.structures for c in directory.classes(s)}
@@ -105,6 +118,14 @@ def _check_directory(store: Store, expected: dict[str, Any]) -> None:
         structure = directory.structures()[0].id
         blocked = [u for u in directory.users(structure, profiles=[profile]) if u.blocked]
         assert len(blocked) == count, f"{profile}: {len(blocked)} blocked"
+    for name, state in expected.get("blocked_accounts", {}).items():
+        user = users[name]
+        actual = (
+            ("individually" if user.blocked_individually else "with its profile")
+            if user.blocked
+            else "no"
+        )
+        assert actual == state, f"{name} blocked: {actual}"
     for name, present in expected.get("groups", {}).items():
         found = any(g.name == name for s in directory.structures() for g in directory.groups(s.id))
         assert found == present, f"group {name}: present={found}"
@@ -117,3 +138,20 @@ def _check_directory(store: Store, expected: dict[str, Any]) -> None:
         user = everyone[name]
         actual = "deleted" if user.deleted else "pre_deleted" if user.pre_deleted else "live"
         assert actual == state, f"account {name}: {actual}"
+
+
+def _check_entry(directory: Directory, entry: AuditEntry, wanted: dict[str, Any]) -> None:
+    """`who` (exact), `targets` (how many, or the names of the accounts / groups), `school`."""
+    where = f"audit {entry.action} {entry.outcome}"
+    if "who" in wanted:
+        assert entry.who == wanted["who"], f"{where}: who {entry.who}"
+    if "school" in wanted:
+        assert entry.structure_id == wanted["school"], f"{where}: school {entry.structure_id}"
+    if isinstance(wanted.get("targets"), int):
+        assert len(entry.targets) == wanted["targets"], f"{where}: targets {entry.targets}"
+    elif "targets" in wanted:
+        named = []
+        for target in entry.targets:
+            user, group = directory.user(target), directory.group(target)
+            named.append(user.full_name if user else group.name if group else target)
+        assert sorted(named) == sorted(wanted["targets"]), f"{where}: targets {named}"

@@ -18,7 +18,9 @@ AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 def _full_state() -> ConversationState:
     state = ConversationState(
-        pending=PendingChange("ab12", "action.block", {"profiles": ["Relative"]}, ["u1"], "S", AT),
+        pending=PendingChange(
+            "ab12", "action.block", {"profiles": ["Relative"]}, ["u1"], "S", AT, "42:7"
+        ),
         form=Form(
             "action.attach_teacher",
             "class",
@@ -39,6 +41,7 @@ def _full_state() -> ConversationState:
             FillSlot("teacher", "t2"),
             ConfirmChange("ab12"),
             CancelChange("ab12"),
+            ConfirmChange("ab12", {"profiles": ["Relative"], "keep": ["u1"]}),
         ]
     ):
         state.keep_button(f"tag.{number}", StoredButton(f"bouton {number}", payload))
@@ -49,6 +52,13 @@ def _full_state() -> ConversationState:
 def test_state_survives_its_serialisation() -> None:
     state = _full_state()
     assert ConversationState.from_json(state.to_json()) == state
+
+
+def test_a_pending_change_stored_before_message_refs_is_still_read() -> None:
+    data = _full_state().to_json()
+    del data["pending"]["message"]
+    pending = ConversationState.from_json(data).pending
+    assert pending is not None and pending.message is None and pending.id == "ab12"
 
 
 def test_an_empty_record_is_a_fresh_state() -> None:

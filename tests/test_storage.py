@@ -377,6 +377,8 @@ def test_audit_record_and_json_line(store: Store) -> None:
         "targets": ["usr-p01", "usr-p02"],
         "outcome": "done",
         "detail": "2 comptes bloqués",
+        "structure_id": JJ,
+        "structure": None,  # no names given: the school's name is not guessed
     }
     assert [e.who for e in audit.entries(structure_id=PASTEUR)] == ["marc.dubois"]
     assert [e.outcome for e in audit.entries(limit=1)] == ["cancelled"]

@@ -6,16 +6,15 @@ import argparse
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.app import HasDatabaseUrl, open_store
 from bot.cli.errors import fail
-from bot.storage.accounts import CODE_TTL
-from bot.storage.audit import to_json_line, to_text_line
-from bot.storage.school_rules import load_file
-from bot.storage.schoolfile import export_school, import_school
-from bot.storage.store import Store
-from bot.storage.tables import utc_now
+
+if TYPE_CHECKING:
+    from bot.app import HasDatabaseUrl
+
+# SQL is imported by each command when it runs: `python -m bot classify` never needs it.
 
 
 def _local_time(moment: datetime) -> str:
@@ -28,6 +27,10 @@ def _local_time(moment: datetime) -> str:
 
 def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory import FILE`."""
+    from bot.app import open_store
+    from bot.storage.school_rules import load_file
+    from bot.storage.schoolfile import import_school
+
     # Read first: a file that cannot be read leaves no new empty database behind.
     data = load_file(args.file)
     store = open_store(settings, seed_demo=False)
@@ -41,6 +44,9 @@ def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 
 def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory export [--output FILE]`."""
+    from bot.app import open_store
+    from bot.storage.schoolfile import export_school
+
     store = open_store(settings, seed_demo=False)
     try:
         text = json.dumps(export_school(store), ensure_ascii=False, indent=1)
@@ -55,6 +61,8 @@ def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 
 def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`db upgrade`."""
+    from bot.storage.store import Store
+
     # Not open_store: upgrading is this command's whole job, and it reports what it created.
     store = Store.from_url(settings.database_url)
     try:
@@ -70,21 +78,30 @@ def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 
 def audit_show(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`audit [--json]`."""
+    from bot.app import open_store
+    from bot.storage.audit import Names, to_json_line, to_text_line
+
     store = open_store(settings, seed_demo=False)
     try:
         entries = store.audit.entries()
+        # The school's and the accounts' names, as the directory knows them now.
+        names = Names.of(store.directory, entries)
     finally:
         store.dispose()
     for entry in entries:
         if args.json:
-            print(json.dumps(to_json_line(entry), ensure_ascii=False))
+            print(json.dumps(to_json_line(entry, names), ensure_ascii=False))
         else:
-            print(to_text_line(entry))
+            print(to_text_line(entry, names))
     return 0
 
 
 def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts invite LOGIN`."""
+    from bot.app import open_store
+    from bot.storage.accounts import CODE_TTL
+    from bot.storage.tables import utc_now
+
     store = open_store(settings)
     now = utc_now()
     try:
@@ -100,6 +117,8 @@ def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 
 def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts list`."""
+    from bot.app import open_store
+
     store = open_store(settings, seed_demo=False)
     try:
         links = store.accounts.list_links()
@@ -114,6 +133,8 @@ def accounts_list(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 
 def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`accounts revoke LOGIN`."""
+    from bot.app import open_store
+
     store = open_store(settings, seed_demo=False)
     try:
         known = store.directory.user_by_login(args.login) is not None

@@ -51,7 +51,9 @@ class Assistant:
         cls, settings: Settings, services: Services, *, clock: Callable[[], datetime] | None = None
     ) -> Assistant:
         kb = KnowledgeBase()
-        return cls(settings, services, kb, Matcher(kb), clock=clock)
+        return cls(
+            settings, services, kb, Matcher(kb, cache_dir=settings.model_cache_dir), clock=clock
+        )
 
     def handle(self, incoming: Incoming, *, login: str | None = None) -> Outcome:
         """One message in, replies out; never raises for anything a user can send."""
@@ -79,6 +81,7 @@ class Assistant:
         key = incoming.speaker_key
         speaker = self.identities.speaker(key, login)
         state = ConversationState.from_json(self.services.conversations.get(key))
+        waiting = state.pending
         if incoming.press is None and incoming.text:
             pressed = state.typed_press(incoming.text)
             if pressed is not None:
@@ -87,6 +90,11 @@ class Assistant:
                 incoming = replace(incoming, text=None, press=pressed)
         session = Session(self.engine, incoming, speaker, state, self.clock(), login)
         outcome = dispatch(session)
+        ended = waiting is not None and (state.pending is None or state.pending.id != waiting.id)
+        if ended and waiting is not None and waiting.message is not None:
+            # Confirmed, cancelled, expired or replaced: its buttons would only answer
+            # « plus en attente », so the channel takes them away.
+            outcome.void_buttons.append(waiting.message)
         # The session's speaker, not the one above: /connexion and /deconnexion change it.
         menu = menu_for(session.speaker.role)
         if state.menu != menu:
@@ -94,6 +102,19 @@ class Assistant:
         state.menu = menu
         self.services.conversations.put(key, state.to_json())
         return outcome
+
+    def delivered(self, speaker_key: str, key: str, message: str) -> None:
+        """The channel sent the reply marked `key` as its message `message` (an opaque
+        reference): kept with the pending change so that its buttons can be voided later."""
+        try:
+            with self.services.transaction():
+                state = ConversationState.from_json(self.services.conversations.get(speaker_key))
+                if state.pending is None or state.pending.id != key:
+                    return
+                state.pending.message = message
+                self.services.conversations.put(speaker_key, state.to_json())
+        except Exception:  # the reply is already out: at worst its buttons stay shown
+            log.exception("could not keep the message of %s's confirmation", speaker_key)
 
     def understand(self, text: str, structure_id: str | None = None) -> Understanding:
         """What the assistant understands of a text, for `classify` and `eval`."""

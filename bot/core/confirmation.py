@@ -3,20 +3,27 @@ checked again, in one transaction with its audit entry."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 
 from bot.core.messages import Outcome
 from bot.core.rights import Verdict, may
 from bot.core.session import Session
-from bot.core.state import PendingChange
+from bot.core.state import CONFIRM_WORDS, PendingChange
 from intents.handlers import registry
+from intents.nlu.normalize import fold
 from intents.registry import Permission
-from intents.turn import Say
+from intents.turn import CancelChange, ConfirmChange, Say, SlotValue
 
 log = logging.getLogger(__name__)
 
 PENDING_LIFETIME = timedelta(minutes=10)
+
+
+def lowered(title: str) -> str:
+    """A title inside a sentence: its first letter only lowered (« GAR » stays)."""
+    return title[:1].lower() + title[1:]
 
 
 def _said(session: Session, text: str) -> Outcome:
@@ -24,8 +31,11 @@ def _said(session: Session, text: str) -> Outcome:
     return session.outcome([Say(text)], edits=True)
 
 
-def confirm(session: Session, pending_id: str) -> Outcome:
-    """Carry out the pending change, if it is still the one shown and still allowed."""
+def confirm(
+    session: Session, pending_id: str, args: dict[str, SlotValue] | None = None
+) -> Outcome:
+    """Carry out the pending change (with the `args` of the option chosen, if any), if it is
+    still the one shown and still allowed."""
     pending = session.state.pending
     if pending is None or pending.id != pending_id:
         session.intent = "confirmation.stale"
@@ -63,7 +73,7 @@ def confirm(session: Session, pending_id: str) -> Outcome:
     turn = session.school_turn(intent, "", {}, pending.structure)
     try:
         with session.services.transaction():
-            response = executor(turn, pending.args)
+            response = executor(turn, pending.args if args is None else args)
     except Exception:
         log.exception("change %s failed and was rolled back", intent)
         _audit(session, pending, "failed", "erreur technique, annulé")
@@ -89,6 +99,49 @@ def cancel(session: Session, pending_id: str) -> Outcome:
         return _said(session, "Cette demande n'est plus en attente.")
     withdraw(session, pending)
     return _said(session, "C'est annulé : rien n'a été modifié.")
+
+
+def expire_stale(session: Session) -> None:
+    """A confirmation left unanswered for 10 minutes ends with the next message or press
+    (the assistant has no timer): audited, said in one line, its buttons voided by the
+    caller. Its own buttons pressed (or « oui » typed) are left to confirm() and cancel()."""
+    pending = session.state.pending
+    if pending is None or session.now - pending.at <= PENDING_LIFETIME:
+        return
+    pressed = session.incoming.press
+    stored = session.state.button(pressed) if pressed is not None else None
+    try:
+        payload = stored.payload if stored is not None else None
+    except (KeyError, TypeError, ValueError):  # a damaged stored button presses nothing
+        payload = None
+    if isinstance(payload, ConfirmChange | CancelChange) and payload.pending_id == pending.id:
+        return
+    session.state.pending = None
+    _audit(session, pending, "expired", "non confirmée dans les 10 minutes")
+    session.notices.append(
+        f"La demande en attente a expiré sans confirmation : "
+        f"{lowered(session.kb.title(pending.intent))}. Rien n'a été modifié."
+    )
+
+
+def which_option(session: Session, text: str) -> Outcome | None:
+    """« oui » to a proposal offering several ways to confirm: which way is not guessed."""
+    pending = session.state.pending
+    if pending is None or fold(text) not in CONFIRM_WORDS:
+        return None
+    labels = []
+    # All kept buttons, not only the latest: another question may have been answered since.
+    for button in session.state.buttons.values():
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            payload = button.payload
+            if isinstance(payload, ConfirmChange) and payload.pending_id == pending.id:
+                labels.append(button.label)
+    if len(labels) < 2:
+        return None
+    session.intent, session.confidence = "confirmation.which", 1.0
+    quoted = [f"« {label} »" for label in labels]
+    choices = ", ".join(quoted[:-1]) + " ou " + quoted[-1]
+    return session.text(f"Précisez votre choix : {choices}. « Annuler » ne modifie rien.")
 
 
 def withdraw(session: Session, pending: PendingChange) -> None:

@@ -3,6 +3,7 @@ question to understand."""
 
 from __future__ import annotations
 
+from bot.core.confirmation import expire_stale, which_option
 from bot.core.forms import continue_form, press
 from bot.core.messages import Outcome
 from bot.core.pipeline import understood
@@ -17,6 +18,7 @@ def dispatch(session: Session) -> Outcome:
     incoming = session.incoming
     if not incoming.private_chat and not incoming.addressed and incoming.press is None:
         return Outcome([])
+    expire_stale(session)
     if incoming.unsupported:
         return session.text(
             "Je ne lis que les messages écrits : posez-moi votre question par écrit, "
@@ -37,6 +39,9 @@ def dispatch(session: Session) -> Outcome:
         )
     if text.startswith("/"):
         return command(session, text)
+    ambiguous = which_option(session, text)
+    if ambiguous is not None:
+        return ambiguous
     if session.state.form is not None:
         answered = continue_form(session, session.state.form, text)
         if answered is not None:

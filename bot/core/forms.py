@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.core.confirmation import cancel, confirm
+from bot.core.confirmation import cancel, confirm, lowered
 from bot.core.messages import Outcome
 from bot.core.pipeline import run_intent
 from bot.core.session import Session, owner_tag
@@ -41,7 +41,7 @@ def continue_form(session: Session, form: Form, text: str) -> Outcome | None:
             state.form = None
             session.audit(form.intent, [], "superseded", "remplacée par un nouveau message")
             session.notices.append(
-                f"J'abandonne la demande précédente : {session.kb.title(form.intent).lower()}."
+                f"J'abandonne la demande précédente : {lowered(session.kb.title(form.intent))}."
             )
             return None
         filled = slot_value or replace(earlier, value=None, query=text, unanswered=True)
@@ -123,8 +123,8 @@ def press(session: Session, button_id: str) -> Outcome:
         session.intent = "button.unknown"
         return session.text("Ce bouton n'est plus valide. Reposez votre question si besoin.")
     match payload:
-        case ConfirmChange(pending_id):
-            return confirm(session, pending_id)
+        case ConfirmChange(pending_id, args):
+            return confirm(session, pending_id, args)
         case CancelChange(pending_id):
             return cancel(session, pending_id)
         case FillSlot(slot, value):

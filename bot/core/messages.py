@@ -49,6 +49,9 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
     # The reply replaces the message that carried the pressed button (Telegram edits it).
     edits_pressed: bool = False
+    # Set on a reply whose buttons the core may void later (a confirmation): the channel
+    # tells `Assistant.delivered` which of its messages carried it.
+    key: str | None = None
 
 
 @dataclass
@@ -61,3 +64,6 @@ class Outcome:
     entities: dict = field(default_factory=dict)
     # Set when the speaker's command menu must change (link, unlink).
     menu: Menu | None = None
+    # The channel's references (given to `Assistant.delivered`) of earlier messages whose
+    # buttons no longer do anything (confirmation expired, replaced, answered): take them away.
+    void_buttons: list[str] = field(default_factory=list)

@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import replace
 
+from bot.core.confirmation import lowered
 from bot.core.messages import Outcome
 from bot.core.rights import Verdict, may
 from bot.core.session import Session
@@ -52,7 +53,7 @@ def understood(session: Session, text: str) -> Outcome:
         # « et pour les débloquer ? » is read after the topic just answered.
         entry = session.kb.entries[last]
         context = entry.context or entry.title
-        after = understander.understand(f"{context} {text}", directory, structure)
+        after = understander.understand(text, directory, structure, topic=context)
         if after.intent != OUT_OF_SCOPE and (
             u.intent == OUT_OF_SCOPE or after.confidence > u.confidence
         ):
@@ -161,6 +162,10 @@ def propose(session: Session, intent: str, response: Response) -> Outcome:
             "remplacée par une nouvelle demande",
             structure=replaced.structure,
         )
+        # Its buttons are taken away (Assistant.handle): say why in one line.
+        session.notices.append(
+            f"J'abandonne la demande précédente : {lowered(session.kb.title(replaced.intent))}."
+        )
     pending_id = secrets.token_hex(4)
     session.state.pending = PendingChange(
         pending_id, intent, proposal.args, proposal.targets, structure, session.now
@@ -171,12 +176,18 @@ def propose(session: Session, intent: str, response: Response) -> Outcome:
             proposal.summary + "\n\n<i>Je n'applique rien sans votre confirmation "
             "(valable 10 minutes).</i>",
             [
-                Choice(CONFIRM_LABEL, ConfirmChange(pending_id)),
+                *(
+                    [Choice(o.label, ConfirmChange(pending_id, o.args)) for o in proposal.options]
+                    or [Choice(CONFIRM_LABEL, ConfirmChange(pending_id))]
+                ),
                 Choice(CANCEL_LABEL, CancelChange(pending_id)),
             ],
         )
     )
-    return session.outcome(says)
+    outcome = session.outcome(says)
+    # The channel reports which message carries these buttons (Assistant.delivered).
+    outcome.replies[-1].key = pending_id
+    return outcome
 
 
 def denial(session: Session, verdict: Verdict, permission: Permission, intent: str) -> Outcome:

@@ -41,6 +41,10 @@ class AuditTrail(Protocol):
         """Append one entry (outcome: done, refused, failed, cancelled, expired, superseded)."""
         ...
 
+    def last_done(self, structure_id: str, action: str) -> dict[str, datetime]:
+        """For each target of that action done in that school, when it was last done."""
+        ...
+
 
 class Conversations(Protocol):
     """Each speaker's conversation state, as JSON-ready data (see bot.core.state)."""

@@ -144,7 +144,12 @@ class Session:
         )
         if structure is None:
             return turn
-        return SchoolTurn(**vars(turn), directory=self.services.directory, structure_id=structure)
+        return SchoolTurn(
+            **vars(turn),
+            directory=self.services.directory,
+            structure_id=structure,
+            history=self.services.audit,
+        )
 
     def school_turn(self, intent: str, text: str, slots: Slots, structure: str) -> SchoolTurn:
         turn = self.turn(intent, text, slots, structure)

@@ -68,6 +68,9 @@ class PendingChange:
     targets: list[str]
     structure: str
     at: datetime
+    # The channel's reference of the message that carried « Confirmer / Annuler », once the
+    # channel has said it (Assistant.delivered): those buttons are taken away when it ends.
+    message: str | None = None
 
 
 @dataclass
@@ -212,6 +215,7 @@ def _pending_out(pending: PendingChange) -> dict[str, Any]:
         "targets": pending.targets,
         "structure": pending.structure,
         "at": pending.at.isoformat(),
+        "message": pending.message,
     }
 
 
@@ -223,6 +227,7 @@ def _read_pending(data: dict[str, Any]) -> PendingChange:
         targets=_read_ids(data["targets"]),
         structure=str(data["structure"]),
         at=datetime.fromisoformat(data["at"]),
+        message=_read_optional_str(data.get("message")),
     )
 
 
@@ -282,8 +287,10 @@ def _payload_out(payload: ButtonPayload) -> dict[str, Any]:
             }
         case FillSlot(slot, value):
             return {"fill": slot, "value": value}
-        case ConfirmChange(pending_id):
+        case ConfirmChange(pending_id, None):
             return {"confirm": pending_id}
+        case ConfirmChange(pending_id, args):
+            return {"confirm": pending_id, "args": args}
         case CancelChange(pending_id):
             return {"cancel": pending_id}
 
@@ -298,7 +305,11 @@ def _read_payload(data: dict[str, Any]) -> ButtonPayload:
     if "fill" in data:
         return FillSlot(str(data["fill"]), _read_value(data["value"]))
     if "confirm" in data:
-        return ConfirmChange(str(data["confirm"]))
+        args = data.get("args")
+        return ConfirmChange(
+            str(data["confirm"]),
+            None if args is None else {str(k): _read_value(v) for k, v in dict(args).items()},
+        )
     if "cancel" in data:
         return CancelChange(str(data["cancel"]))
     raise ValueError("unknown button payload")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import col
 
 from bot.storage.tables import AuditEntryRow, Sessions, from_db_time, to_db_time, utc_now
+from intents.domain import Directory
 
 OUTCOMES = ("done", "refused", "failed", "cancelled", "expired", "superseded")
 
@@ -28,8 +30,38 @@ class AuditEntry:
     structure_id: str | None
 
 
-def to_json_line(entry: AuditEntry) -> dict:
-    """The entry as the `audit --json` object (cli-contract.md)."""
+@dataclass(frozen=True)
+class Names:
+    """What the directory calls the schools and targets of audit entries (ids stay shown)."""
+
+    schools: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, directory: Directory, entries: Iterable[AuditEntry]) -> Names:
+        """The names of these entries' schools and targets, read in a few queries a school."""
+        entries = list(entries)
+        schools = {s.id: s.name for s in directory.structures()}
+        targets: dict[str, str] = {}
+        for structure_id in {e.structure_id for e in entries} & schools.keys():
+            assert structure_id is not None
+            for user in directory.users(structure_id, include_removed=True):
+                targets[user.id] = user.full_name
+            for group in directory.groups(structure_id):
+                targets[group.id] = group.name
+            for removed in directory.removed_groups(structure_id):
+                targets.setdefault(removed.id, removed.name)
+        for target in {t for e in entries for t in e.targets} - targets.keys():
+            # Someone no longer in the school (a detached teacher) is still in the directory.
+            person = directory.user(target)
+            if person is not None:
+                targets[target] = person.full_name
+        return cls(schools, targets)
+
+
+def to_json_line(entry: AuditEntry, names: Names | None = None) -> dict:
+    """The entry as the `audit --json` object (cli-contract.md), with its school."""
+    names = names or Names()
     return {
         "at": entry.at.isoformat(timespec="seconds"),
         "who": entry.who,
@@ -37,15 +69,25 @@ def to_json_line(entry: AuditEntry) -> dict:
         "targets": list(entry.targets),
         "outcome": entry.outcome,
         "detail": entry.detail,
+        "structure_id": entry.structure_id,
+        "structure": names.schools.get(entry.structure_id or ""),
     }
 
 
-def to_text_line(entry: AuditEntry) -> str:
-    """The entry as one human-readable line: « at who action outcome targets — detail »."""
-    targets = ",".join(entry.targets) or "-"
-    line = f"{entry.at.isoformat(timespec='seconds')} {entry.who} {entry.action} "
-    line += f"{entry.outcome} {targets}"
-    return f"{line} — {entry.detail}" if entry.detail else line
+def to_text_line(entry: AuditEntry, names: Names | None = None) -> str:
+    """The entry as one line: « at | school | who | action | outcome | targets — detail »."""
+    names = names or Names()
+    school = entry.structure_id or "-"
+    if entry.structure_id in names.schools:
+        school += f" {names.schools[entry.structure_id]}"
+    targets = ", ".join(
+        f"{names.targets[t]} ({t})" if t in names.targets else t for t in entry.targets
+    )
+    at = entry.at.isoformat(timespec="seconds")
+    line = " | ".join((at, school, entry.who, entry.action, entry.outcome, targets or "-"))
+    # A detail may hold several lines (a reply's text): one entry, one line.
+    detail = " ".join(entry.detail.split())
+    return f"{line} — {detail}" if detail else line
 
 
 class AuditLog:
@@ -93,6 +135,22 @@ class AuditLog:
             query = query.limit(limit)
         with self._store.session() as session:
             return [_entry(row) for row in reversed(list(session.scalars(query)))]
+
+    def last_done(self, structure_id: str, action: str) -> dict[str, datetime]:
+        """For each target of that action done in that school, when it was last done."""
+        query = (
+            select(col(AuditEntryRow.at), col(AuditEntryRow.targets))
+            .where(col(AuditEntryRow.structure_id) == structure_id)
+            .where(col(AuditEntryRow.action) == action)
+            .where(col(AuditEntryRow.outcome) == "done")
+            .order_by(col(AuditEntryRow.at), col(AuditEntryRow.id))
+        )
+        when: dict[str, datetime] = {}
+        with self._store.session() as session:
+            for at, targets in session.execute(query):
+                for target in json.loads(targets):
+                    when[str(target)] = from_db_time(at)  # oldest first: the last one wins
+        return when
 
 
 def _entry(row: AuditEntryRow) -> AuditEntry:

@@ -23,6 +23,8 @@ from bot.storage.tables import (
     FavoriteRow,
     GroupMemberRow,
     GroupRow,
+    IndividualBlockRow,
+    RemovedGroupRow,
     Sessions,
     StructureRow,
     UserRow,
@@ -32,6 +34,7 @@ from intents.domain import (
     BlockResult,
     Group,
     NotFound,
+    RemovedGroup,
     SchoolClass,
     ShareFavorite,
     Structure,
@@ -201,9 +204,11 @@ class SqlDirectory:
     # --- changes --------------------------------------------------------------------------
 
     def set_blocked(
-        self, structure_id: str, profiles: Iterable[str], blocked: bool
+        self, structure_id: str, profiles: Iterable[str], blocked: bool, keep: Iterable[str] = ()
     ) -> BlockResult:
-        """Block or unblock the live accounts of these profiles in the structure."""
+        """Block or unblock the live accounts of these profiles in the structure. As on the
+        ENT, unblocking a profile lifts individual blocks too, except for `keep`."""
+        kept_ids = set(keep) if not blocked else set()
         with self._store.session() as session:
             rows = session.execute(
                 select(col(UserRow.id), col(UserRow.blocked))
@@ -213,7 +218,10 @@ class SqlDirectory:
                 .where(_live())
                 .order_by(col(UserRow.position), col(UserRow.id))
             ).all()
-            changed = tuple(user_id for user_id, flag in rows if flag != blocked)
+            kept = tuple(user_id for user_id, flag in rows if flag and user_id in kept_ids)
+            changed = tuple(
+                user_id for user_id, flag in rows if flag != blocked and user_id not in kept_ids
+            )
             unchanged = tuple(user_id for user_id, flag in rows if flag == blocked)
             for chunk in chunks(changed):
                 session.execute(
@@ -222,8 +230,14 @@ class SqlDirectory:
                     .values(blocked=blocked)
                     .execution_options(synchronize_session=False)
                 )
+                if not blocked:
+                    session.execute(
+                        delete(IndividualBlockRow).where(
+                            col(IndividualBlockRow.user_id).in_(chunk)
+                        )
+                    )
             session.expire_all()
-            return BlockResult(changed=changed, unchanged=unchanged)
+            return BlockResult(changed=changed, unchanged=unchanged, kept=kept)
 
     def attach_teacher_to_class(self, user_id: str, class_id: str) -> None:
         """Put the user in the class (and in its structure, as the ENT does); idempotent."""
@@ -281,14 +295,32 @@ class SqlDirectory:
             session.flush()
             session.expire_all()
 
-    def delete_group(self, group_id: str) -> None:
-        """Delete the group and its memberships."""
+    def delete_group(self, group_id: str, on: date | None = None) -> None:
+        """Delete the group and its memberships; its name and the day are remembered."""
         with self._store.session() as session:
-            if session.get(GroupRow, group_id) is None:
+            group = session.get(GroupRow, group_id)
+            if group is None:
                 raise NotFound(f"groupe « {group_id} » introuvable")
+            session.merge(
+                RemovedGroupRow(
+                    id=group.id,
+                    structure_id=group.structure_id,
+                    name=group.name,
+                    removed_on=on.isoformat() if on else None,
+                )
+            )
             session.execute(delete(GroupMemberRow).where(col(GroupMemberRow.group_id) == group_id))
             session.execute(delete(GroupRow).where(col(GroupRow.id) == group_id))
             session.expire_all()
+
+    def removed_groups(self, structure_id: str) -> list[RemovedGroup]:
+        """The groups deleted from the structure, most recent first (undated last)."""
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(RemovedGroupRow).where(col(RemovedGroupRow.structure_id) == structure_id)
+            ).all()
+            removed = [RemovedGroup(r.id, r.structure_id, r.name, r.removed_on) for r in rows]
+        return sorted(removed, key=lambda g: g.removed_on or "", reverse=True)
 
     def remove_manual_account(self, user_id: str, on: date) -> Literal["deleted", "pre_deleted"]:
         """Delete a never-activated account, or put an activated one in pre-deletion."""

@@ -14,6 +14,7 @@ from bot.storage.tables import (
     ChildLinkRow,
     ClassMemberRow,
     GroupRow,
+    IndividualBlockRow,
     StructureRow,
     UserRow,
     UserStructureRow,
@@ -52,7 +53,15 @@ def user_records(session: Session, rows: list[UserRow]) -> list[User]:
     structures: dict[str, list[str]] = defaultdict(list)
     classes: dict[str, list[str]] = defaultdict(list)
     children: dict[str, list[str]] = defaultdict(list)
+    alone: set[str] = set()
     for chunk in chunks(ids):
+        alone.update(
+            session.scalars(
+                select(col(IndividualBlockRow.user_id)).where(
+                    col(IndividualBlockRow.user_id).in_(chunk)
+                )
+            )
+        )
         for user_id, structure_id in session.execute(
             select(col(UserStructureRow.user_id), col(UserStructureRow.structure_id))
             .where(col(UserStructureRow.user_id).in_(chunk))
@@ -89,6 +98,7 @@ def user_records(session: Session, rows: list[UserRow]) -> list[User]:
             birth_date=row.birth_date,
             deleted=row.deleted,
             pre_deleted=row.pre_deleted,
+            blocked_individually=row.id in alone,
         )
         for row in rows
     ]

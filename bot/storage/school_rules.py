@@ -284,6 +284,12 @@ def _check_user(
     _check_date(label, record, "birth_date", errors, nullable=True)
     _check_date(label, record, "deleted", errors, nullable=True)
     _check_date(label, record, "pre_deleted", errors, nullable=True)
+    if "blocked_individually" in record:
+        alone = record["blocked_individually"]
+        if not isinstance(alone, bool):
+            errors.append(f"{label} : « blocked_individually » doit être un booléen (true/false)")
+        elif alone and not record["blocked"]:
+            errors.append(f"{label} : « blocked_individually » vaut true sur un compte non bloqué")
 
 
 # --- reading ----------------------------------------------------------------------------

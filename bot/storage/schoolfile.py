@@ -21,6 +21,7 @@ from bot.storage.tables import (
     FavoriteRow,
     GroupMemberRow,
     GroupRow,
+    IndividualBlockRow,
     StructureRow,
     UserRow,
     UserStructureRow,
@@ -89,6 +90,12 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
     membership_rows: list[dict] = []
     class_member_rows: list[dict] = []
     child_rows: list[dict] = []
+    guessed = blocked_alone(data["users"])
+    alone_rows = [
+        {"user_id": user["id"]}
+        for user in data["users"]
+        if user.get("blocked_individually", user["id"] in guessed)
+    ]
     for position, user in enumerate(data["users"]):
         user_rows.append(
             {
@@ -159,6 +166,7 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
             (StructureRow, structure_rows),
             (ClassRow, class_rows),
             (UserRow, user_rows),
+            (IndividualBlockRow, alone_rows),
             (UserStructureRow, membership_rows),
             (ClassMemberRow, class_member_rows),
             (ChildLinkRow, child_rows),
@@ -203,6 +211,7 @@ def export_school(store: Store) -> dict:
         memberships = _lists(session, UserStructureRow, "user_id", "structure_id")
         class_members = _lists(session, ClassMemberRow, "user_id", "class_id")
         children = _lists(session, ChildLinkRow, "parent_id", "child_id")
+        alone = set(session.scalars(select(col(IndividualBlockRow.user_id))))
         users = []
         for user_row in session.scalars(
             select(UserRow).order_by(col(UserRow.position), col(UserRow.id))
@@ -229,6 +238,11 @@ def export_school(store: Store) -> dict:
             if user_row.pre_deleted is not None:
                 user["pre_deleted"] = user_row.pre_deleted
             users.append(user)
+        # Written only where a reader of the file would guess wrong: files stay as they were.
+        guessed = blocked_alone(users)
+        for user in users:
+            if (user["id"] in alone) != (user["id"] in guessed):
+                user["blocked_individually"] = user["id"] in alone
         group_members = _lists(session, GroupMemberRow, "group_id", "user_id")
         groups = [
             {
@@ -255,6 +269,24 @@ def export_school(store: Store) -> dict:
         "users": users,
         "groups": groups,
         "share_favorites": favorites,
+    }
+
+
+def blocked_alone(users: list[dict[str, Any]]) -> set[str]:
+    """The blocked accounts of a school file that were blocked one by one, when the file does
+    not say (`blocked_individually`): those whose profile is not blocked as a whole, that is
+    with a live account of the same profile and school still unblocked."""
+    open_profiles = {
+        (structure, user["profile"])
+        for user in users
+        if not user["blocked"] and not user.get("deleted") and not user.get("pre_deleted")
+        for structure in user["structures"]
+    }
+    return {
+        user["id"]
+        for user in users
+        if user["blocked"]
+        and any((structure, user["profile"]) in open_profiles for structure in user["structures"])
     }
 
 

@@ -57,6 +57,14 @@ class UserRow(SQLModel, table=True):
     position: int = 0
 
 
+class IndividualBlockRow(SQLModel, table=True):
+    """An account blocked one by one, not with its profile (users.blocked says whether it is
+    blocked): a table of its own so that `db upgrade` adds it to an older database."""
+
+    __tablename__ = "individual_blocks"
+    user_id: str = Field(foreign_key="users.id", primary_key=True)
+
+
 class UserStructureRow(SQLModel, table=True):
     """Membership of a user in a structure."""
 
@@ -106,6 +114,16 @@ class GroupMemberRow(SQLModel, table=True):
     group_id: str = Field(foreign_key="groups.id", primary_key=True)
     user_id: str = Field(foreign_key="users.id", primary_key=True)
     position: int = 0
+
+
+class RemovedGroupRow(SQLModel, table=True):
+    """A group deleted by the assistant (its row is gone): what it was called, and when."""
+
+    __tablename__ = "removed_groups"
+    id: str = Field(primary_key=True)
+    structure_id: str = Field(foreign_key="structures.id", index=True)
+    name: str
+    removed_on: str | None = None
 
 
 class FavoriteRow(SQLModel, table=True):
@@ -201,11 +219,13 @@ DIRECTORY_TABLES = [
         StructureRow,
         ClassRow,
         UserRow,
+        IndividualBlockRow,
         UserStructureRow,
         ClassMemberRow,
         ChildLinkRow,
         GroupRow,
         GroupMemberRow,
+        RemovedGroupRow,
         FavoriteRow,
         FavoriteMemberRow,
     )

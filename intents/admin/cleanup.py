@@ -8,13 +8,16 @@ from intents.admin.common import (
     arg,
     ask_slot,
     is_gar_group,
+    last_done,
+    on_day,
     person_slot,
     profiles_arg,
     the_school,
 )
-from intents.domain import Group, User
+from intents.domain import Group, RemovedGroup, User
 from intents.french import count, day
 from intents.kb import escape
+from intents.nlu.normalize import fold
 from intents.registry import Permission, registry
 from intents.turn import Proposal, Response, Say, SchoolTurn, SlotValue
 
@@ -43,6 +46,9 @@ def delete_group(turn: SchoolTurn) -> Response:
     group_id = turn.value("group")
     group = groups.get(group_id) if isinstance(group_id, str) else None
     if group is None:
+        gone = _removed_named(turn)
+        if gone is not None:
+            return Response.text(_already_removed(turn, gone))
         candidates = [groups[g] for g in turn.reading("group").candidates if g in groups]
         manual = [
             g for g in groups.values() if g.type == MANUAL_GROUP and not is_gar_group(g.name)
@@ -77,14 +83,39 @@ def delete_group(turn: SchoolTurn) -> Response:
 
 @registry.executor("action.delete_group")
 def execute_delete_group(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
-    group = turn.directory.group(arg(args, "group"))
+    group_id = arg(args, "group")
+    group = turn.directory.group(group_id)
     if group is None or group.structure_id != turn.structure_id:
-        return Response([Say("Ce groupe n'existe plus : rien à faire.")], refusal="déjà supprimé")
+        gone = next(
+            (g for g in turn.directory.removed_groups(turn.structure_id) if g.id == group_id), None
+        )
+        text = _already_removed(turn, gone) if gone else "Ce groupe n'existe plus : rien à faire."
+        return Response([Say(text)], refusal="déjà supprimé")
     refusal = _group_refusal(group)
     if refusal:
         return Response([Say(refusal)], refusal="groupe protégé")
-    turn.directory.delete_group(group.id)
+    turn.directory.delete_group(group.id, turn.today)
     return Response.text(f"✅ C'est fait : le groupe {escape(group.name)} est supprimé.")
+
+
+def _removed_named(turn: SchoolTurn) -> RemovedGroup | None:
+    """The deleted group the message names (every word of its name but the years), when no
+    group of the school answers to it: « supprime le groupe chorale » once more."""
+    query = turn.reading("group").query
+    if not query:
+        return None
+    said = set(fold(query).split())
+    for gone in turn.directory.removed_groups(turn.structure_id):
+        words = {w for w in fold(gone.name).split() if not w.isdigit() and len(w) >= 2}
+        if words and words <= said:
+            return gone
+    return None
+
+
+def _already_removed(turn: SchoolTurn, gone: RemovedGroup) -> str:
+    """« Le groupe « Chorale » a déjà été supprimé le 12/11/2026 : rien à faire. »"""
+    when = gone.removed_on or last_done(turn, "action.delete_group", [gone.id])
+    return f"Le groupe « {escape(gone.name)} » a déjà été supprimé{on_day(when)} : rien à faire."
 
 
 # -- remove a manual account -----------------------------------------------------------------

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 
 from intents.domain import Group, Role, User
-from intents.french import agree, this
+from intents.french import agree, day, day_of, this
 from intents.kb import escape, school_year_start
 from intents.nlu.normalize import fold
 from intents.turn import Choice, FillSlot, Response, RunIntent, Say, SchoolTurn, SlotValue
@@ -120,6 +120,21 @@ def fix_button(turn: SchoolTurn, label: str, intent: str) -> list[Choice]:
     if turn.speaker.role != Role.DIRECTOR:
         return []
     return [Choice(label, RunIntent(intent))]
+
+
+def last_done(turn: SchoolTurn, action: str, targets: Iterable[str]) -> datetime | None:
+    """When that action was last done in the school on one of these targets (audit log)."""
+    if turn.history is None:
+        return None
+    when = turn.history.last_done(turn.structure_id, action)
+    return max((when[t] for t in targets if t in when), default=None)
+
+
+def on_day(moment: datetime | str | None) -> str:
+    """« le 28/11/2026 » after a space, for a moment or an ISO date; nothing when unknown."""
+    if moment is None:
+        return ""
+    return f" le {day_of(moment) if isinstance(moment, datetime) else day(moment)}"
 
 
 def names(people: list[User]) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from intents.admin.common import (
     GAR_GROUP,
     arg,
     ask_slot,
     describe,
     gar_state,
+    last_done,
+    on_day,
     person_slot,
     profiles_arg,
     teachers_of,
@@ -122,6 +126,9 @@ def detach_teacher(turn: SchoolTurn) -> Response:
     """Détache de l'école un enseignant qui l'a quittée (jamais s'il y est rattaché)."""
     teachers = teachers_of(turn)
     elsewhere = [t for t in teachers.values() if t.home_structure != turn.structure_id]
+    gone = _detached_named(turn)
+    if gone is not None:
+        return Response.text(_already_detached(turn, *gone))
     missing = person_slot(turn, "teacher", teachers, "enseignant", elsewhere)
     if missing:
         return missing
@@ -155,9 +162,13 @@ def detach_teacher(turn: SchoolTurn) -> Response:
 def execute_detach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
     teacher = turn.directory.user(arg(args, "teacher"))
     if teacher is None or turn.structure_id not in teacher.structures:
-        return Response(
-            [Say("Cet enseignant n'est plus dans l'école : rien à faire.")], refusal="déjà détaché"
+        when = last_done(turn, "action.detach_teacher", [teacher.id]) if teacher else None
+        text = (
+            _already_detached(turn, teacher, when)
+            if teacher
+            else "Cet enseignant n'est plus dans l'école : rien à faire."
         )
+        return Response([Say(text)], refusal="déjà détaché")
     if teacher.home_structure == turn.structure_id:
         return Response(
             [Say(_home_school_refusal(turn, teacher))], refusal="école de rattachement"
@@ -166,6 +177,32 @@ def execute_detach(turn: SchoolTurn, args: dict[str, SlotValue]) -> Response:
     return Response.text(
         f"✅ C'est fait : {escape(teacher.full_name)} ne fait plus partie de l'école."
     )
+
+
+def _detached_named(turn: SchoolTurn) -> tuple[User, datetime] | None:
+    """The teacher the message names in full who is no longer in the school because the
+    assistant detached them (the audit log says when)."""
+    named = turn.reading("teacher").absent
+    if named is None or turn.history is None:
+        return None
+    detached = turn.history.last_done(turn.structure_id, "action.detach_teacher")
+    for user_id, when in sorted(detached.items(), key=lambda item: item[1], reverse=True):
+        user = turn.directory.user(user_id)
+        if (
+            user is not None
+            and turn.structure_id not in user.structures
+            and fold(user.full_name) == fold(named)
+        ):
+            return user, when
+    return None
+
+
+def _already_detached(turn: SchoolTurn, teacher: User, when: datetime | None) -> str:
+    """Said without « détaché·e »: the directory does not tell a teacher's gender."""
+    lead = f"{escape(teacher.full_name)} ne fait déjà plus partie de {the_school(turn)}"
+    if when is None:
+        return f"{lead} : rien à faire."
+    return f"{lead} : le détachement a été fait{on_day(when)}. Rien à faire."
 
 
 # -- GAR managers ----------------------------------------------------------------------------

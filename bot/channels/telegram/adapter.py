@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from telegram import (
     InlineKeyboardButton,
@@ -41,6 +41,23 @@ class Core(Protocol):
 
     def handle(self, incoming: Incoming) -> Outcome:
         """The core's answer to one message."""
+
+    def delivered(self, speaker_key: str, key: str, message: str) -> None:
+        """Which message carried the reply marked `key` (see Reply.key)."""
+
+
+def message_ref(chat_id: int, message_id: int) -> str:
+    """The core's opaque reference of one of our messages."""
+    return f"{chat_id}:{message_id}"
+
+
+def _message_of(ref: str) -> tuple[int, int] | None:
+    """(chat id, message id) of a reference made by message_ref."""
+    chat, _, message = ref.partition(":")
+    try:
+        return int(chat), int(message)
+    except ValueError:
+        return None
 
 
 def _keyboard(buttons: list[Button]) -> InlineKeyboardMarkup | None:
@@ -102,16 +119,22 @@ class TelegramAdapter:
         message = update.effective_message
         assert message is not None and message.text is not None
         text = clean_text(message.text, context.bot.username)
-        outcome = self._ask(update, text=text)
-        await self._deliver(context, update, outcome, _Destination.of(message, quote=True))
+        incoming = incoming_of(update, text=text)
+        outcome = self._ask(incoming)
+        await self._deliver(
+            context, update, incoming, outcome, _Destination.of(message, quote=True)
+        )
 
     async def on_unsupported(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Tell the core about a photo, sticker, edit…: it answers that it reads text."""
         message = update.effective_message
         assert message is not None
         kind = "edited_message" if update.edited_message else attachment_kind(message)
-        outcome = self._ask(update, unsupported=kind)
-        await self._deliver(context, update, outcome, _Destination.of(message, quote=True))
+        incoming = incoming_of(update, unsupported=kind)
+        outcome = self._ask(incoming)
+        await self._deliver(
+            context, update, incoming, outcome, _Destination.of(message, quote=True)
+        )
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Forward a button press (its opaque id) to the core; edit the pressed message."""
@@ -122,10 +145,16 @@ class TelegramAdapter:
         message = query.message
         if query.data is None or message is None:
             return
-        outcome = self._ask(update, press=query.data)
+        incoming = incoming_of(update, press=query.data)
+        outcome = self._ask(incoming)
         pressed = message if isinstance(message, Message) else None
         await self._deliver(
-            context, update, outcome, _Destination.of(message, quote=False), pressed=pressed
+            context,
+            update,
+            incoming,
+            outcome,
+            _Destination.of(message, quote=False),
+            pressed=pressed,
         )
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -144,36 +173,60 @@ class TelegramAdapter:
 
     # -- translation ---------------------------------------------------------------------------
 
-    def _ask(self, update: Update, **fields: Any) -> Outcome:
+    def _ask(self, incoming: Incoming) -> Outcome:
         # Called on the event loop, not in a thread: the core is synchronous and takes about a
         # millisecond, and its store (SQLAlchemy sessions, thread-local transactions) is then
         # only ever used from one thread; other conversations' network waits still overlap.
-        return self.assistant.handle(incoming_of(update, **fields))
+        return self.assistant.handle(incoming)
 
     async def _deliver(
         self,
         context: ContextTypes.DEFAULT_TYPE,
         update: Update,
+        incoming: Incoming,
         outcome: Outcome,
         destination: _Destination,
         *,
         pressed: Message | None = None,
     ) -> None:
         replies = [reply for reply in outcome.replies if reply.text.strip()]
-        if replies and pressed is not None and replies[0].edits_pressed:
+        edits = bool(replies) and pressed is not None and replies[0].edits_pressed
+        # The pressed message, when edited, loses its buttons with the edit itself.
+        edited = message_ref(pressed.chat.id, pressed.message_id) if edits and pressed else None
+        for ref in outcome.void_buttons:
+            if ref != edited:
+                await self._void(context, ref)
+        if edits and pressed is not None:
             await self._edit(context, pressed, destination, replies.pop(0))
         for reply in replies:
-            await self._send(context, destination, reply)
+            sent = await self._send(context, destination, reply)
+            if reply.key is not None and sent is not None:
+                self.assistant.delivered(
+                    incoming.speaker_key, reply.key, message_ref(sent.chat.id, sent.message_id)
+                )
         if outcome.menu is not None and update.effective_user is not None:
             await apply_menu(context.bot, update.effective_user.id, outcome.menu)
 
+    async def _void(self, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
+        """Take the buttons off one of our earlier messages."""
+        where = _message_of(ref)
+        if where is None:
+            return
+        try:
+            await context.bot.edit_message_reply_markup(where[0], where[1], reply_markup=None)
+        except BadRequest as error:
+            # Already without buttons, deleted by the user, too old: nothing left to press.
+            log.info("could not take the buttons off message %s: %s", ref, error.message)
+
     async def _send(
         self, context: ContextTypes.DEFAULT_TYPE, destination: _Destination, reply: Reply
-    ) -> None:
+    ) -> Message | None:
+        """Send the reply (in chunks if long); the last message sent, which has the buttons."""
         chunks = split_html(reply.text)
+        sent = None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            await context.bot.send_message(
+            sent = await context.bot.send_message(
                 destination.chat_id,
                 chunk,
                 message_thread_id=destination.thread_id,
@@ -184,6 +237,7 @@ class TelegramAdapter:
                     else None
                 ),
             )
+        return sent
 
     async def _edit(
         self,
