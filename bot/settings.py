@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +30,12 @@ class Settings(BaseSettings):
     # Answers below this confidence are treated as out of scope.
     confidence_floor: float | None = None
     log_level: str = "INFO"
+    # Where the trained intent classifier is kept between starts (keyed by the knowledge).
+    model_cache_dir: Path = Field(
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant-rentree"
+        )
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 from jinja2 import TemplateError
 from rapidfuzz import fuzz, process
@@ -13,6 +16,10 @@ from intents.kb import KnowledgeBase, KnowledgeError
 from intents.nlu.normalize import fold
 
 MIN_EXAMPLES = 12
+# A phrasing nearly copies an evaluation line of its intent from this many words and this
+# rapidfuzz ratio up, after accent folding (../shared/evaluation.md).
+COPY_MIN_WORDS = 4
+COPY_RATIO = 90
 TITLE_MAX = 40
 CLOSE_PAIR = 92
 _HREF = re.compile(r'href="([^"]*)"')
@@ -20,8 +27,11 @@ _ALLOWED_TAGS = re.compile(r"</?(?:b|i|u|s|a|code|pre|blockquote)(?:\s[^>]*)?>")
 _ANY_TAG = re.compile(r"<[^>]+>")
 
 
-def check_knowledge(*, self_test: bool = False) -> tuple[list[str], list[str], list[str]]:
-    """Errors (exit 1), warnings and notes about the knowledge base."""
+def check_knowledge(
+    *, self_test: bool = False, held_out: Sequence[Path] = ()
+) -> tuple[list[str], list[str], list[str]]:
+    """Errors (exit 1), warnings and notes about the knowledge base; `held_out` are the
+    evaluation sets that no phrasing may copy."""
     errors: list[str] = []
     warnings: list[str] = []
     notes: list[str] = []
@@ -56,6 +66,8 @@ def check_knowledge(*, self_test: bool = False) -> tuple[list[str], list[str], l
     for text, ids in owners.items():
         if len(ids) > 1:
             errors.append(f"phrasé sous plusieurs intentions ({', '.join(sorted(ids))}) : {text}")
+    for path in held_out:
+        errors.extend(near_copies(kb, path))
     notes.extend(_close_pairs(kb))
     if self_test:
         notes.extend(_self_test(kb))
@@ -66,6 +78,31 @@ def check_knowledge(*, self_test: bool = False) -> tuple[list[str], list[str], l
         f"{len(kb.out_of_scope_examples)} exemples hors périmètre.",
     )
     return errors, warnings, notes
+
+
+def near_copies(kb: KnowledgeBase, path: Path) -> list[str]:
+    """Phrasings that copy or nearly copy a line of an evaluation set with the same intent:
+    the sets measure understanding only while they stay out of training."""
+    phrasings: dict[str, list[str]] = {
+        e.id: [fold(x) for x in e.examples] for e in kb.entries.values()
+    }
+    phrasings["out_of_scope"] = [fold(x) for x in kb.out_of_scope_examples]
+    found: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        text = fold(str(item.get("text", "")))
+        candidates = phrasings.get(str(item.get("intent")), [])
+        if len(text.split()) < COPY_MIN_WORDS or not candidates:
+            continue
+        hit = process.extractOne(text, candidates, scorer=fuzz.ratio, score_cutoff=COPY_RATIO)
+        if hit is not None:
+            found.append(
+                f"{item['intent']} : « {hit[0]} » recopie presque {path.name}:{number} "
+                f"(« {text} », ratio {hit[1]:.0f})"
+            )
+    return found
 
 
 def _check_answer(kb: KnowledgeBase, intent_id: str, where: str) -> list[str]:
@@ -109,39 +146,25 @@ def _close_pairs(kb: KnowledgeBase) -> list[str]:
 
 
 def _self_test(kb: KnowledgeBase, folds: int = 5) -> list[str]:
-    """k-fold cross-validation over the knowledge's own phrasings (how the weights were set)."""
-    import copy
-    import random
-
-    from intents.nlu.matcher import OUT_OF_SCOPE, Matcher
+    """k-fold cross-validation over the knowledge's own phrasings, with the tuning in use."""
+    from intents.nlu.matcher import Matcher
+    from intents.nlu.tune import split, without
     from intents.nlu.understanding import Understander
 
-    items = [(e.id, x) for e in kb.entries.values() for x in e.examples]
-    items += [(OUT_OF_SCOPE, x) for x in kb.out_of_scope_examples]
-    random.Random(7).shuffle(items)
+    parts = split(kb, folds)
     right = 0
     confusions: dict[tuple[str, str], int] = defaultdict(int)
-    for fold_index in range(folds):
-        held = set(items[fold_index::folds])
-        trained = copy.copy(kb)
-        trained.entries = {}
-        for entry in kb.entries.values():
-            kept = copy.copy(entry)
-            kept.examples = [x for x in entry.examples if (entry.id, x) not in held]
-            trained.entries[entry.id] = kept
-        trained.out_of_scope_examples = [
-            x for x in kb.out_of_scope_examples if (OUT_OF_SCOPE, x) not in held
-        ]
+    for held in parts:
+        trained = without(kb, held)
         matcher = Matcher(trained)
         understander = Understander(trained, matcher, None, None)
-        for gold, text in items[fold_index::folds]:
+        for gold, text in held:
             predicted, _ = understander.decide(matcher.analyse(text))
             right += predicted == gold
             if predicted != gold:
                 confusions[(gold, predicted)] += 1
-    lines = [
-        f"validation croisée ({folds} plis) : {right / len(items):.3f} sur {len(items)} phrasés"
-    ]
+    total = sum(len(held) for held in parts)
+    lines = [f"validation croisée ({folds} plis) : {right / total:.3f} sur {total} phrasés"]
     for (gold, predicted), count in sorted(confusions.items(), key=lambda x: -x[1])[:15]:
         lines.append(f"  {count} × {gold} → {predicted}")
     return lines

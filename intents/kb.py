@@ -16,6 +16,8 @@ from jinja2 import Environment, StrictUndefined, Template
 from intents.nlu.normalize import Lexicon
 from knowledge import KNOWLEDGE_DIR
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class KnowledgeError(ValueError):
     """A knowledge file is unreadable or breaks the format (message names the file)."""
@@ -113,7 +115,8 @@ class KnowledgeBase:
     @staticmethod
     def _load_yaml(path: Path) -> object:
         try:
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
+            # The C loader when PyYAML has it: the knowledge loads at every start.
+            return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
             raise KnowledgeError(f"{path.name} : illisible ({error})") from None
 

@@ -268,7 +268,7 @@ def test_close_call_asks_did_you_mean_with_buttons(assistant) -> None:
     from intents.nlu.understanding import Understanding
 
     u = Understanding("educonnect.activate", 0.71, {}, [], analysis)
-    assistant.understander._check_margin(u, analysis)
+    assistant.understander.check_margin(u, analysis)
     assert u.ambiguous and u.choices[:2] == ["educonnect.activate", "educonnect.switch"]
 
 

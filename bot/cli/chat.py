@@ -7,11 +7,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bot.app import open_store
 from bot.settings import Settings
-from bot.storage.schoolfile import import_school
-from bot.storage.store import Store
+
+if TYPE_CHECKING:
+    from bot.core.services import Services
+    from intents.nlu.understanding import Understander
+
+# The evaluation sets beside the project (../shared/eval), when they are there.
+EVAL_SETS = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +37,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="mesure la compréhension sur un jeu annoté")
     evaluate.add_argument("file", help="fichier JSONL annoté (text, intent, entities)")
     evaluate.add_argument("--json", action="store_true", help="rapport en JSON")
+    evaluate.add_argument(
+        "--baseline",
+        action="store_true",
+        help="entraîne aussi le modèle de référence (TF-IDF + régression logistique) et compare",
+    )
     _school_options(evaluate)
     evaluate.set_defaults(func=run_eval)
 
@@ -43,7 +53,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="ajoute la précision en validation croisée en 5 plis",
     )
+    check.add_argument(
+        "--held-out",
+        nargs="*",
+        metavar="JSONL",
+        help="jeux d'évaluation qu'aucun phrasé ne doit recopier "
+        "(par défaut ../shared/eval/*.jsonl s'ils existent)",
+    )
     check.set_defaults(func=run_knowledge_check)
+    tune = knowledge_sub.add_parser(
+        "tune", help="choisit poids, seuils et calibration par validation croisée"
+    )
+    tune.add_argument("--folds", type=int, default=5, help="nombre de plis (5 par défaut)")
+    tune.set_defaults(func=run_knowledge_tune)
 
 
 def _school_options(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +73,11 @@ def _school_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--structure", help="identifiant de l'école du locuteur")
 
 
-def _in_memory(args: argparse.Namespace) -> tuple[Store, str | None]:
+def _in_memory(args: argparse.Namespace) -> tuple[Services, str | None]:
     """A throw-away in-memory store: the --directory school, or no school at all."""
+    from bot.storage.schoolfile import import_school
+    from bot.storage.store import Store
+
     store = Store.in_memory()
     if not args.directory:
         if args.structure:
@@ -68,8 +93,10 @@ def _in_memory(args: argparse.Namespace) -> tuple[Store, str | None]:
     return store, structure
 
 
-def _open(args: argparse.Namespace, settings: Settings) -> tuple[Store, str | None]:
+def _open(args: argparse.Namespace, settings: Settings) -> tuple[Services, str | None]:
     """The store to use: a throw-away in-memory school, or DATABASE_URL (demo if empty)."""
+    from bot.app import open_store
+
     if args.directory:
         return _in_memory(args)
     if args.structure:
@@ -88,12 +115,29 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     return console.run_interactive(sys.stdin, sys.stdout)
 
 
+def _understander(args: argparse.Namespace, settings: Settings) -> tuple[Understander, Any]:
+    """What classify needs: the understanding alone, and a directory only when a school file
+    is given (no SQL otherwise, no Telegram ever: a cold start stays fast)."""
+    import intents.handlers  # noqa: F401 - registers the handlers, whose slots are read
+    from intents.kb import KnowledgeBase
+    from intents.nlu.matcher import Matcher
+    from intents.nlu.understanding import Understander
+
+    kb = KnowledgeBase()
+    understander = Understander(
+        kb, Matcher(kb, cache_dir=settings.model_cache_dir), None, settings.confidence_floor
+    )
+    if not args.directory:
+        if args.structure:
+            raise LookupError("--structure va avec --directory")
+        return understander, (None, None)
+    store, structure = _in_memory(args)
+    return understander, (store.directory, structure)
+
+
 def run_classify(args: argparse.Namespace, settings: Settings) -> int:
     """Intent, confidence, entities and alternatives of each JSONL line."""
-    from bot.core.assistant import Assistant
-
-    store, structure = _in_memory(args)
-    assistant = Assistant.create(settings, store)
+    understander, (directory, structure) = _understander(args, settings)
     for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
@@ -111,7 +155,7 @@ def run_classify(args: argparse.Namespace, settings: Settings) -> int:
                 flush=True,
             )
             continue
-        u = assistant.understand(text, structure)
+        u = understander.understand(text, directory, structure)
         print(
             json.dumps(
                 {
@@ -135,7 +179,9 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     started = time.perf_counter()
     store, structure = _in_memory(args)
-    report = evaluate(Path(args.file), settings, store, structure, started=started)
+    report = evaluate(
+        Path(args.file), settings, store, structure, started=started, baseline=args.baseline
+    )
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
@@ -147,7 +193,13 @@ def run_knowledge_check(args: argparse.Namespace, settings: Settings) -> int:
     """Every id known, every template renders, no phrasing twice, close pairs listed."""
     from intents.check import check_knowledge
 
-    errors, warnings, notes = check_knowledge(self_test=args.self_test)
+    if args.held_out is None:
+        held_out = sorted(EVAL_SETS.glob("*.jsonl")) if EVAL_SETS.is_dir() else []
+    else:
+        held_out = [Path(p) for p in args.held_out]
+    errors, warnings, notes = check_knowledge(self_test=args.self_test, held_out=held_out)
+    if held_out:
+        notes.append(f"Jeux d'évaluation tenus à l'écart : {', '.join(p.name for p in held_out)}.")
     for line in notes:
         print(line)
     for line in warnings:
@@ -156,3 +208,17 @@ def run_knowledge_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ERREUR : {line}")
     print(f"{len(errors)} erreur(s), {len(warnings)} avertissement(s).")
     return 1 if errors else 0
+
+
+def run_knowledge_tune(args: argparse.Namespace, settings: Settings) -> int:
+    """Choose the understanding's settings by cross-validation and write knowledge/tuning.yaml."""
+    from intents.kb import KnowledgeBase
+    from intents.nlu.tune import tune
+    from intents.nlu.tuning import TUNING_FILE, save_tuning
+
+    if args.folds < 2:
+        raise LookupError("--folds : au moins 2 plis")
+    tuning = tune(KnowledgeBase(), folds=args.folds, progress=lambda line: print(line, flush=True))
+    save_tuning(tuning)
+    print(f"Écrit dans {TUNING_FILE} : {tuning.as_data()}")
+    return 0

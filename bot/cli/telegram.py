@@ -6,8 +6,6 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from telegram.error import InvalidToken, NetworkError
-
 from bot.cli.errors import Refused, fail
 from bot.settings import Settings, SettingsError
 
@@ -45,6 +43,8 @@ def _configure_logging(settings: Settings) -> None:
 
 def _start(start: Callable[[Settings], None], settings: Settings) -> int:
     """Start a front end; Telegram's start-up failures become a French reason (Refused)."""
+    from telegram.error import InvalidToken, NetworkError
+
     _configure_logging(settings)
     try:
         start(settings)

@@ -1,21 +1,24 @@
-"""Ranks the intents for a message: TF-IDF over stemmed words and cues, fuzzy phrasing
-similarity (rapidfuzz) and the out-of-scope examples as a rival class."""
+"""Ranks the intents for a message: a trained linear classifier (intents/nlu/classifier.py)
+blended with nearest phrasings over stemmed words and cues, fuzzy similarity (rapidfuzz) and
+naive Bayes; out of scope is a class of its own in both."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from intents.kb import KnowledgeBase
+from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate
+from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
 from intents.nlu.normalize import fold, stem
+from intents.nlu.tuning import MatcherConfig, load_tuning
 
-OUT_OF_SCOPE = "out_of_scope"
 HOWTO_CUE = "__howto__"
 REQUEST_CUE = "__request__"
 IMPERATIVE_CUE = "__imperative__"
@@ -38,63 +41,20 @@ _IMPERATIVE_START = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Candidate:
-    intent: str
-    confidence: float
-
-
-@dataclass
-class Analysis:
-    """What the matcher read in a message and how it ranks the intents."""
-
-    text: str
-    ranking: list[Candidate] = field(default_factory=list)
-    out_of_scope_score: float = 0.0
-    # Similarity of the nearest out-of-scope phrasing, and of the nearest in-scope one.
-    nearest_out: float = 0.0
-    nearest_in: float = 0.0
-    anchored: bool = False
-    howto_cue: bool = False
-    request_cue: bool = False
-    concepts: frozenset[str] = frozenset()
-
-    @property
-    def best(self) -> Candidate:
-        return self.ranking[0] if self.ranking else Candidate(OUT_OF_SCOPE, 0.0)
-
-
-@dataclass(frozen=True)
-class MatcherConfig:
-    """Blend weights, tuned by 5-fold cross-validation over the knowledge phrasings."""
-
-    floor: float = 0.5
-    margin: float = 0.04
-    knn: int = 3
-    weight_best: float = 0.1
-    weight_top: float = 0.2
-    weight_centroid: float = 0.5
-    weight_fuzzy: float = 0.2
-    # Naive Bayes posterior: learns which words tell two close intents apart.
-    weight_bayes: float = 0.2
-    bayes_smoothing: float = 0.1
-    # Word pairs help tell « bloque les parents » from « parents bloqués », but overfit.
-    bigram_weight: float = 0.5
-    concept_weight: float = 1.0
-    knee: float = 0.3
-    # Rejected when the nearest phrasing is out of scope by at least this much.
-    nearest_margin: float = 0.05
-    use_nearest: bool = True
-    # …unless the best intent is at least this sure of itself.
-    nearest_unless: float = 0.95
-
-
 class Matcher:
     """Scores a message against every phrasing of every intent."""
 
-    def __init__(self, kb: KnowledgeBase, config: MatcherConfig | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        config: MatcherConfig | None = None,
+        *,
+        classifier_config: ClassifierConfig | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        tuning = load_tuning() if config is None or classifier_config is None else None
         self.kb = kb
-        self.config = config or MatcherConfig()
+        self.config = config or (tuning.matcher if tuning else MatcherConfig())
         self.lexicon = kb.lexicon
         labels: list[str] = []
         texts: list[str] = []
@@ -125,6 +85,14 @@ class Matcher:
         self.example_norms = normalized
         features = [self.features(n) for n in normalized]
         self._fit(features)
+        self.classifier: LinearClassifier | None = None
+        if self.config.weight_classifier > 0:
+            self.classifier = _trained(
+                normalized,
+                labels,
+                classifier_config or (tuning.classifier if tuning else ClassifierConfig()),
+                cache_dir,
+            )
 
     # -- reading -------------------------------------------------------------------------
     def normalize(self, text: str) -> str:
@@ -184,6 +152,11 @@ class Matcher:
         }:
             counts[QUESTION_CUE] += 1.0
         return counts
+
+    def cues(self, text: str) -> tuple[bool, bool]:
+        """Whether the text asks how to (« comment… ») and whether it gives an order."""
+        counts = self.features(self.normalize(text))
+        return HOWTO_CUE in counts, REQUEST_CUE in counts or IMPERATIVE_CUE in counts
 
     # -- model ---------------------------------------------------------------------------
     def _fit(self, features: list[dict[str, float]]) -> None:
@@ -257,8 +230,8 @@ class Matcher:
         }
         return _unit(weighted)
 
-    def analyse(self, text: str) -> Analysis:
-        """Rank every intent for this message."""
+    def analyse(self, text: str, *, calibrated: bool = True) -> Analysis:
+        """Rank every intent for this message (by the blend itself when not `calibrated`)."""
         normalized = self.normalize(text)
         counts = self.features(normalized, query=True)
         vector = self._weigh(counts)
@@ -267,6 +240,8 @@ class Matcher:
             howto_cue=HOWTO_CUE in counts,
             request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
             concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
+            services=self.lexicon.services_in(normalized),
+            anchors=frozenset(normalized.split()) & self.lexicon.anchors,
         )
         if not vector:
             return analysis
@@ -321,13 +296,14 @@ class Matcher:
                 fuzzy[label] = ratio
         scores: dict[str, float] = {}
         for label, top in per_intent.items():
-            scores[label] = (
+            scores[label] = self.scale(
                 config.weight_best * top[0]
                 + config.weight_top * (sum(top) / knn)
                 + config.weight_centroid * centroid_scores.get(label, 0.0)
                 + config.weight_fuzzy * fuzzy.get(label, 0.0)
                 + config.weight_bayes * posterior.get(label, 0.0)
             )
+        scores = self._blend(scores, normalized)
         analysis.out_of_scope_score = scores.pop(OUT_OF_SCOPE, 0.0)
         analysis.nearest_out = nearest_of.get(OUT_OF_SCOPE, 0.0)
         out_indices = [i for i in nearest_examples if self.labels[i] == OUT_OF_SCOPE]
@@ -342,18 +318,60 @@ class Matcher:
         )
         # Only the head of the ranking is ever read (best, alternatives, nearest topics).
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:RANKING_KEPT]
-        analysis.ranking = [Candidate(i, self.calibrate(s)) for i, s in ranked]
+        confidence = self.calibrate if calibrated else float
+        analysis.ranking = [Candidate(i, confidence(s)) for i, s in ranked]
         return analysis
 
-    def calibrate(self, raw: float) -> float:
-        """Map the raw blend to a confidence whose 0.5 is the same floor for every intent."""
+    def _blend(self, scores: dict[str, float], normalized: str) -> dict[str, float]:
+        """The nearest-phrasing scores blended with the classifier's probabilities."""
+        if self.classifier is None:
+            return scores
+        probabilities = self.classifier.probabilities(normalized)
+        return self.mix(scores, probabilities, self.config.weight_classifier)
+
+    @staticmethod
+    def mix(
+        scores: dict[str, float], probabilities: dict[str, float], weight: float
+    ) -> dict[str, float]:
+        """A weighted mean of the two scores of each intent that either ranks."""
+        labels = set(scores) | {k for k, p in probabilities.items() if p >= 0.005}
+        return {
+            label: (1.0 - weight) * scores.get(label, 0.0) + weight * probabilities.get(label, 0.0)
+            for label in labels
+        }
+
+    def scale(self, raw: float) -> float:
+        """Map the nearest-phrasing blend to [0, 1], its knee at 0.5."""
         # The knee is the raw blend where, in cross-validation over the knowledge phrasings,
-        # answers stop being right more often than not (see `knowledge check --self-test`).
+        # answers stop being right more often than not.
         knee = self.config.knee
         below = 0.5 * raw / knee
         above = 0.5 + 0.5 * min(1.0, (raw - knee) / 0.45)
         value = below if raw <= knee else above
-        return round(max(0.0, min(1.0, value)), 4)
+        return max(0.0, min(1.0, value))
+
+    def calibrate(self, blended: float) -> float:
+        """The blend as a confidence: Platt scaling fitted on held-out folds."""
+        if blended <= 0.0:
+            return 0.0
+        z = self.config.calibration_slope * blended + self.config.calibration_intercept
+        return round(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))), 4)
+
+
+# Tests and cross-validation build many matchers over the same data: train each once.
+_TRAINED: dict[int, LinearClassifier] = {}
+
+
+def _trained(
+    texts: list[str], labels: list[str], config: ClassifierConfig, cache_dir: Path | None
+) -> LinearClassifier:
+    """The classifier for this data: from this process, the cache folder, or trained now."""
+    key = hash((tuple(texts), tuple(labels), config))
+    model = _TRAINED.get(key)
+    if model is None:
+        model = load_or_train(texts, labels, config, cache_dir)
+        _TRAINED[key] = model
+    return model
 
 
 def _unit(vector: dict[str, float]) -> dict[str, float]:

@@ -19,6 +19,7 @@ _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 
 
+@lru_cache(maxsize=20_000)  # the same names are folded for every message that names someone
 def fold(text: str) -> str:
     """Lower case, accents removed, apostrophes and punctuation turned into spaces."""
     text = _INVISIBLE.sub(" ", text)
@@ -46,6 +47,9 @@ class Lexicon:
     profiles: dict[str, tuple[str, ...]]
     concepts: tuple[tuple[str, re.Pattern[str]], ...] = ()
     anchors: frozenset[str] = frozenset()
+    # Services the document does not cover: a message naming one is out of scope unless the
+    # intent's own answer speaks of it.
+    services: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Lexicon:
@@ -77,15 +81,17 @@ class Lexicon:
             request_cues=tuple(fold(c) for c in data.get("request_cues", [])),
             profiles={k: tuple(fold(w) for w in v) for k, v in data.get("profiles", {}).items()},
             anchors=frozenset(fold(str(a)) for a in data.get("anchors", [])),
-            concepts=tuple(
-                (name, re.compile("|".join(f"(?:{p})" for p in patterns)))
-                for name, patterns in data.get("concepts", {}).items()
-            ),
+            concepts=_patterns(data.get("concepts", {})),
+            services=_patterns(data.get("uncovered_services", {})),
         )
 
     def concepts_in(self, text: str) -> list[str]:
         """Names of the concepts whose patterns occur in the normalized text."""
         return [name for name, pattern in self.concepts if pattern.search(text)]
+
+    def services_in(self, text: str) -> frozenset[str]:
+        """Names of the uncovered services the normalized text speaks of."""
+        return frozenset(name for name, pattern in self.services if pattern.search(text))
 
     def _phrases(self, text: str) -> str:
         if self.phrase_pattern is None:
@@ -102,6 +108,14 @@ class Lexicon:
     def has_cue(self, text: str, cues: tuple[str, ...]) -> bool:
         padded = f" {text} "
         return any(f" {cue} " in padded for cue in cues)
+
+
+def _patterns(data: dict[str, list[str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """One compiled alternation per name."""
+    return tuple(
+        (name, re.compile("|".join(f"(?:{p})" for p in patterns)))
+        for name, patterns in data.items()
+    )
 
 
 _stemmer = snowballstemmer.stemmer("french")

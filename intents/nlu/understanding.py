@@ -15,7 +15,7 @@ from intents.registry import registry
 from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
 
 if TYPE_CHECKING:
-    from intents.domain import Directory, Group, SchoolClass, User
+    from intents.domain import Directory, Group, SchoolClass, Structure, User
 
 BLOCKING = {"action.block", "action.unblock"}
 # How long names read from the directory are reused for understanding; the core forgets them
@@ -23,6 +23,11 @@ BLOCKING = {"action.block", "action.unblock"}
 ROSTER_SECONDS = 10.0
 _CLAUSES = re.compile(
     r"[?!.;\n]+|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b", re.IGNORECASE
+)
+# Several questions are asked with several question marks or a word that adds one; a long
+# story with one question is one question (and is not read clause by clause).
+_SEVERAL = re.compile(
+    r"\?.*\S.*\?|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b", re.I | re.S
 )
 
 
@@ -63,6 +68,11 @@ class Understander:
             e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
         }
         self._roster: dict[tuple[int, str, str], tuple[float, Any]] = {}
+        # The uncovered services each answer speaks of (none, as a rule).
+        self.covered = {
+            e.id: kb.lexicon.services_in(kb.lexicon.rewrite(fold(f"{e.title} {e.answer or ''}")))
+            for e in kb.entries.values()
+        }
 
     def forget_roster(self) -> None:
         """Drop the cached names: the directory has just changed."""
@@ -74,7 +84,7 @@ class Understander:
         now = time.monotonic()
         if cached is not None and now - cached[0] < ROSTER_SECONDS:
             return cached[1]
-        value: list[User] | list[SchoolClass] | list[Group]
+        value: list[User] | list[SchoolClass] | list[Group] | list[Structure]
         if kind == "teachers":
             value = directory.users(structure_id, profiles=["Teacher"])
         elif kind == "users":
@@ -84,27 +94,50 @@ class Understander:
             value = directory.users(structure_id, include_removed=True)
         elif kind == "classes":
             value = directory.classes(structure_id)
+        elif kind == "structures":
+            value = directory.structures()
         else:
             value = directory.groups(structure_id)
         self._roster[key] = (now, value)
         return value
 
-    def decide(self, analysis: Analysis) -> tuple[str, float]:
+    def rejects(self, analysis: Analysis, floor: float | None = None) -> bool:
+        """Out of scope: too unsure, out of scope more likely, or nearest to an off-topic
+        phrasing."""
         best = analysis.best
-        rejection = self.matcher.calibrate(analysis.out_of_scope_score)
         config = self.matcher.config
-        if (
+        rejection = self.matcher.calibrate(analysis.out_of_scope_score)
+        return (
             best.intent == OUT_OF_SCOPE
-            or best.confidence < self.floor
-            or rejection >= best.confidence
+            or best.confidence < (self.floor if floor is None else floor)
+            or rejection >= best.confidence * config.rival_ratio
             or (
                 config.use_nearest
                 and best.confidence < config.nearest_unless
                 and not analysis.anchored
                 and analysis.nearest_out > analysis.nearest_in + config.nearest_margin
             )
-        ):
+        )
+
+    def decide(self, analysis: Analysis) -> tuple[str, float]:
+        best = analysis.best
+        if self.rejects(analysis):
+            rejection = self.matcher.calibrate(analysis.out_of_scope_score)
             return OUT_OF_SCOPE, max(rejection, 1.0 - best.confidence) if best.confidence else 1.0
+        intent, confidence = self.relabel(analysis)
+        if analysis.services - self.covered.get(intent, frozenset()):
+            # « débloque mon compte pronote » is about another service, whatever the words
+            # around it: never an action, and a question only when it names the domain too
+            # (« le compte educonnect que j'utilise pour pronote »).
+            info = self.kb.intents.get(intent)
+            if (info is not None and info.kind in ("action", "query")) or not analysis.anchors:
+                return OUT_OF_SCOPE, confidence
+        return intent, confidence
+
+    def relabel(self, analysis: Analysis) -> tuple[str, float]:
+        """The best intent, read with the cues: a question is a how-to, an order an action,
+        and blocking has a polarity."""
+        best = analysis.best
         intent = best.intent
         kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
         # Asking how to do something is a how-to, even in words close to an order…
@@ -162,12 +195,23 @@ class Understander:
         return " ".join(kept) if len(kept) != len(words) else text
 
     def understand(
-        self, text: str, directory: Directory | None = None, structure_id: str | None = None
+        self,
+        text: str,
+        directory: Directory | None = None,
+        structure_id: str | None = None,
+        *,
+        topic: str | None = None,
     ) -> Understanding:
+        """What the message asks; a follow-up (« et pour les débloquer ? ») is read after the
+        `topic` of the conversation, whose words never make it an order or a question."""
         readable = text
         if directory is not None and structure_id is not None:
             readable = self._without_names(text, directory, structure_id)
-        analysis = self.matcher.analyse(readable)
+        if topic is None:
+            analysis = self.matcher.analyse(readable)
+        else:
+            analysis = self.matcher.analyse(f"{topic} {readable}")
+            analysis.howto_cue, analysis.request_cue = self.matcher.cues(readable)
         intent, confidence = self.decide(analysis)
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
@@ -181,11 +225,11 @@ class Understander:
             action = self._polarity(action, analysis)
             u.offer = RunIntent(action, self.slots_for(action, text, directory, structure_id))
         if intent != OUT_OF_SCOPE:
-            self._check_margin(u, analysis)
+            self.check_margin(u, analysis)
             u.questions = self._questions(text, intent)
         return u
 
-    def _check_margin(self, u: Understanding, analysis: Analysis) -> None:
+    def check_margin(self, u: Understanding, analysis: Analysis) -> None:
         """Too close to call between two topics: ask instead of guessing."""
         ranking = [c for c in analysis.ranking if c.confidence >= self.floor]
         if len(ranking) < 2:
@@ -211,6 +255,8 @@ class Understander:
         """The FAQ topics of a message that asks several questions, in order (at most three);
         empty for a single question. A short « et les partages ? » is read after the one
         before it."""
+        if not _SEVERAL.search(text):
+            return []
         parts = [p.strip() for p in _CLAUSES.split(text) if p and p.strip()]
         if len(parts) < 2:
             return []
@@ -276,9 +322,9 @@ class Understander:
         here = {u.id for u in self._read(directory, "teachers", structure_id)}
         others = [
             u
-            for s in directory.structures()
+            for s in self._read(directory, "structures", "")
             if s.id != structure_id
-            for u in directory.users(s.id, profiles=["Teacher"])
+            for u in self._read(directory, "teachers", s.id)
             if u.id not in here
         ]
         found = self.reader.person(_without_class_words(text), others)

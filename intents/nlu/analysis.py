@@ -1,0 +1,37 @@
+"""What the matcher reads in a message: the ranking of the intents and the cues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    intent: str
+    confidence: float
+
+
+@dataclass
+class Analysis:
+    """What the matcher read in a message and how it ranks the intents."""
+
+    text: str
+    ranking: list[Candidate] = field(default_factory=list)
+    out_of_scope_score: float = 0.0
+    # Similarity of the nearest out-of-scope phrasing, and of the nearest in-scope one.
+    nearest_out: float = 0.0
+    nearest_in: float = 0.0
+    anchored: bool = False
+    howto_cue: bool = False
+    request_cue: bool = False
+    concepts: frozenset[str] = frozenset()
+    # Services named that the document does not cover (lexicon `uncovered_services`).
+    services: frozenset[str] = frozenset()
+    # Words of the domain the message uses (lexicon `anchors`: educonnect, onde…).
+    anchors: frozenset[str] = frozenset()
+
+    @property
+    def best(self) -> Candidate:
+        return self.ranking[0] if self.ranking else Candidate(OUT_OF_SCOPE, 0.0)

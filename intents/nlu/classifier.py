@@ -1,0 +1,253 @@
+"""A multinomial logistic regression over word and character n-grams, trained from
+knowledge/ (out of scope as a class of its own) and cached by the knowledge's hash.
+
+Training uses scikit-learn, imported only on a cache miss; reading a message needs numpy
+alone, so that start-up stays fast once the model is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump when the features or the file format change: old cache files are then ignored.
+MODEL_VERSION = 1
+_WORD = re.compile(r"\b\w\w+\b")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Hyperparameters, chosen by cross-validation over knowledge/ (`knowledge tune`)."""
+
+    regularization: float = 20.0
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    # Misspelt copies of each phrasing added to training: people type fast on a phone.
+    noisy_copies: int = 0
+
+
+def misspelt(text: str, rng: random.Random) -> str:
+    """The text with one or two typing slips in its longer words: a letter dropped,
+    doubled or swapped with the next one."""
+    words = text.split()
+    long = [i for i, w in enumerate(words) if len(w) >= 5]
+    for index in rng.sample(long, min(len(long), rng.choice((1, 2)))):
+        word = words[index]
+        at = rng.randrange(1, len(word) - 1)
+        slip = rng.randrange(3)
+        if slip == 0:
+            word = word[:at] + word[at + 1 :]
+        elif slip == 1:
+            word = word[:at] + word[at] + word[at:]
+        else:
+            word = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+        words[index] = word
+    return " ".join(words)
+
+
+def word_ngrams(text: str, sizes: tuple[int, int]) -> list[str]:
+    """Word n-grams of an already normalised text."""
+    words = _WORD.findall(text)
+    grams: list[str] = []
+    for n in range(sizes[0], sizes[1] + 1):
+        grams.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return grams
+
+
+def char_ngrams(text: str, sizes: tuple[int, int]) -> list[str]:
+    """Character n-grams inside each word padded with spaces: robust to typos and endings."""
+    grams: list[str] = []
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(sizes[0], sizes[1] + 1):
+            if n > len(padded):
+                break
+            grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams
+
+
+@dataclass
+class _Block:
+    """One kind of n-gram: its vocabulary and inverse document frequencies."""
+
+    index: dict[str, int]
+    idf: np.ndarray
+    offset: int
+
+    def add(self, grams: list[str], rows: list[int], weights: list[float]) -> None:
+        """Append this block's sublinear, L2-normalised TF-IDF weights of a message."""
+        counts = Counter(g for g in grams if g in self.index)
+        if not counts:
+            return
+        found = [(self.index[g], (1.0 + math.log(c))) for g, c in counts.items()]
+        values = [tf * float(self.idf[i]) for i, tf in found]
+        norm = math.sqrt(sum(v * v for v in values)) or 1.0
+        rows.extend(self.offset + i for i, _ in found)
+        weights.extend(v / norm for v in values)
+
+
+class LinearClassifier:
+    """P(intent | message) for every intent of the knowledge and for out of scope."""
+
+    def __init__(
+        self,
+        config: ClassifierConfig,
+        classes: Sequence[str],
+        vocabularies: tuple[Sequence[str], Sequence[str]],
+        idfs: tuple[np.ndarray, np.ndarray],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+    ) -> None:
+        self.config = config
+        self.classes = tuple(classes)
+        words, chars = vocabularies
+        self._words = _Block({g: i for i, g in enumerate(words)}, idfs[0], 0)
+        self._chars = _Block({g: i for i, g in enumerate(chars)}, idfs[1], len(words))
+        # One row of class weights per feature: a message's scores are a few rows summed.
+        self._coef = np.ascontiguousarray(coef, dtype=np.float32)
+        self._intercept = np.asarray(intercept, dtype=np.float64)
+        self._vocabularies = (list(words), list(chars))
+
+    def probabilities(self, normalized: str) -> dict[str, float]:
+        """The probability of each class for an already normalised message."""
+        rows: list[int] = []
+        weights: list[float] = []
+        self._words.add(word_ngrams(normalized, self.config.word_ngrams), rows, weights)
+        self._chars.add(char_ngrams(normalized, self.config.char_ngrams), rows, weights)
+        scores = self._intercept.copy()
+        if rows:
+            scores += np.asarray(weights, dtype=np.float32) @ self._coef[rows]
+        scores -= scores.max()
+        exp = np.exp(scores)
+        exp /= exp.sum()
+        return dict(zip(self.classes, exp.tolist(), strict=True))
+
+    # -- training and cache -------------------------------------------------------------
+    @classmethod
+    def train(
+        cls, texts: Sequence[str], labels: Sequence[str], config: ClassifierConfig
+    ) -> LinearClassifier:
+        """Fit on normalised texts; deterministic for the same data."""
+        from scipy.sparse import hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        rng = random.Random(7)  # fixed: the same knowledge always gives the same model
+        texts, labels = list(texts), list(labels)
+        for text, label in list(zip(texts, labels, strict=True)):
+            for _ in range(config.noisy_copies):
+                texts.append(misspelt(text, rng))
+                labels.append(label)
+        vectorizers = [
+            TfidfVectorizer(analyzer=lambda t: word_ngrams(t, config.word_ngrams)),
+            TfidfVectorizer(analyzer=lambda t: char_ngrams(t, config.char_ngrams)),
+        ]
+        for vectorizer in vectorizers:
+            vectorizer.set_params(sublinear_tf=True)
+        matrix = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
+        model = LogisticRegression(C=config.regularization, max_iter=5000)
+        model.fit(matrix, list(labels))
+        vocabularies = tuple(v.get_feature_names_out().tolist() for v in vectorizers)
+        return cls(
+            config,
+            [str(c) for c in model.classes_],
+            (vocabularies[0], vocabularies[1]),
+            (vectorizers[0].idf_, vectorizers[1].idf_),
+            model.coef_.T,
+            model.intercept_,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write atomically: two processes training at once leave one whole file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.savez(
+                    out,
+                    config=np.array(json.dumps(asdict(self.config))),
+                    classes=np.array(self.classes),
+                    words=np.array(self._vocabularies[0], dtype=str),
+                    chars=np.array(self._vocabularies[1], dtype=str),
+                    idf_words=self._words.idf,
+                    idf_chars=self._chars.idf,
+                    coef=self._coef,
+                    intercept=self._intercept,
+                )
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> LinearClassifier:
+        with np.load(path, allow_pickle=False) as data:
+            raw = json.loads(str(data["config"]))
+            config = ClassifierConfig(
+                regularization=float(raw["regularization"]),
+                word_ngrams=(int(raw["word_ngrams"][0]), int(raw["word_ngrams"][1])),
+                char_ngrams=(int(raw["char_ngrams"][0]), int(raw["char_ngrams"][1])),
+                noisy_copies=int(raw.get("noisy_copies", 0)),
+            )
+            return cls(
+                config,
+                data["classes"].tolist(),
+                (data["words"].tolist(), data["chars"].tolist()),
+                (data["idf_words"], data["idf_chars"]),
+                data["coef"],
+                data["intercept"],
+            )
+
+
+def training_key(
+    texts: Sequence[str], labels: Sequence[str], config: ClassifierConfig, extra: str = ""
+) -> str:
+    """A hash of everything the model depends on: the data, its settings and this code."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([MODEL_VERSION, asdict(config), extra]).encode())
+    for label, text in zip(labels, texts, strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def load_or_train(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    config: ClassifierConfig,
+    cache_dir: Path | None,
+    *,
+    extra: str = "",
+    on_train: Callable[[], None] | None = None,
+) -> LinearClassifier:
+    """The cached model for this exact data, or a new one trained (and cached) now."""
+    path = None
+    if cache_dir is not None:
+        path = cache_dir / f"intents-{training_key(texts, labels, config, extra)}.npz"
+        if path.exists():
+            try:
+                return LinearClassifier.load(path)
+            except (OSError, ValueError, KeyError) as error:
+                log.warning("model cache %s unreadable (%s): training again", path, error)
+    if on_train is not None:
+        on_train()
+    model = LinearClassifier.train(texts, labels, config)
+    if path is not None:
+        try:
+            model.save(path)
+        except OSError as error:  # a read-only cache costs a training per start, no more
+            log.warning("model cache %s not written: %s", path, error)
+    return model

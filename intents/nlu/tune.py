@@ -1,0 +1,257 @@
+"""`knowledge tune`: choose the blend, the thresholds and the calibration by k-fold
+cross-validation over the knowledge phrasings alone (the evaluation sets are never read).
+
+Each fold trains the nearest-phrasing matcher and the classifier without its held-out
+phrasings; the held-out ones are then read by every candidate setting. The objective
+rewards right answers and rejected off-topic messages, and punishes in-scope messages
+wrongly rejected twice as hard (a parent sent to the eRun for nothing).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from intents.kb import KnowledgeBase
+from intents.nlu.classifier import ClassifierConfig
+from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Candidate, Matcher
+from intents.nlu.tuning import MatcherConfig, Tuning
+from intents.nlu.understanding import Understander, Understanding
+
+WEIGHTS = (0.0, 0.3, 0.5, 0.7, 0.85, 1.0)
+CLASSIFIERS = tuple(
+    ClassifierConfig(regularization=c, noisy_copies=n) for c in (5.0, 20.0, 60.0) for n in (0, 1)
+)
+FLOORS = tuple(round(0.05 * i, 2) for i in range(2, 15))
+RIVAL_RATIOS = (0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1e9)
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15)
+# The nearest-phrasing rule off, or on below these confidences of the best intent.
+NEAREST_RULES = ((False, 1.0), (True, 0.8), (True, 0.9), (True, 0.95))
+FALSE_REJECTION_COST = 2.0
+
+
+@dataclass
+class HeldOut:
+    """One held-out phrasing and what a fold's models made of it."""
+
+    gold: str
+    analysis: Analysis  # the nearest-phrasing part alone, scaled to [0, 1]
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Figures:
+    accuracy: float
+    rejected: float
+    false_rejection: float
+
+    @property
+    def objective(self) -> float:
+        return self.accuracy + self.rejected - FALSE_REJECTION_COST * self.false_rejection
+
+    def as_data(self) -> dict[str, float]:
+        return {
+            "top1_in_scope": round(self.accuracy, 4),
+            "out_of_scope_rejected": round(self.rejected, 4),
+            "in_scope_wrongly_rejected": round(self.false_rejection, 4),
+        }
+
+
+def split(kb: KnowledgeBase, folds: int, seed: int = 7) -> list[list[tuple[str, str]]]:
+    """Every phrasing (intent, text), out of scope included, dealt into `folds` parts."""
+    items = [(e.id, x) for e in kb.entries.values() for x in e.examples]
+    items += [(OUT_OF_SCOPE, x) for x in kb.out_of_scope_examples]
+    random.Random(seed).shuffle(items)
+    return [items[i::folds] for i in range(folds)]
+
+
+def without(kb: KnowledgeBase, held: Iterable[tuple[str, str]]) -> KnowledgeBase:
+    """A copy of the knowledge less some phrasings (intent, text)."""
+    removed = set(held)
+    trained = copy.copy(kb)
+    trained.entries = {}
+    for entry in kb.entries.values():
+        kept = copy.copy(entry)
+        kept.examples = [x for x in entry.examples if (entry.id, x) not in removed]
+        trained.entries[entry.id] = kept
+    trained.out_of_scope_examples = [
+        x for x in kb.out_of_scope_examples if (OUT_OF_SCOPE, x) not in removed
+    ]
+    return trained
+
+
+def held_out(
+    kb: KnowledgeBase, classifier: ClassifierConfig, folds: int = 5, seed: int = 7
+) -> list[HeldOut]:
+    """Every phrasing, read by models trained without it."""
+    rows: list[HeldOut] = []
+    nearest_only = dataclasses.replace(MatcherConfig(), weight_classifier=0.0)
+    for held in split(kb, folds, seed):
+        trained = without(kb, held)
+        nearest = Matcher(trained, nearest_only, classifier_config=ClassifierConfig())
+        blended = Matcher(
+            trained,
+            dataclasses.replace(nearest_only, weight_classifier=1.0),
+            classifier_config=classifier,
+        )
+        assert blended.classifier is not None
+        for gold, text in held:
+            rows.append(
+                HeldOut(
+                    gold,
+                    nearest.analyse(text, calibrated=False),
+                    blended.classifier.probabilities(blended.normalize(text)),
+                )
+            )
+    return rows
+
+
+def blended(row: HeldOut, weight: float, confidence: Callable[[float], float]) -> Analysis:
+    """The analysis a matcher with this classifier weight would have made."""
+    analysis = copy.copy(row.analysis)
+    scores = {c.intent: c.confidence for c in row.analysis.ranking}
+    scores[OUT_OF_SCOPE] = row.analysis.out_of_scope_score
+    mixed = Matcher.mix(scores, row.probabilities, weight)
+    analysis.out_of_scope_score = mixed.pop(OUT_OF_SCOPE, 0.0)
+    ranked = sorted(mixed.items(), key=lambda item: -item[1])[:10]
+    analysis.ranking = [Candidate(i, confidence(s)) for i, s in ranked]
+    return analysis
+
+
+def _platt(points: list[tuple[float, bool]]) -> tuple[float, float]:
+    """Slope and intercept of P(right | score), by Newton's method on the log-likelihood."""
+    a, b = 1.0, 0.0
+    for _ in range(50):
+        ga = gb = haa = hab = hbb = 0.0
+        for x, right in points:
+            p = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, a * x + b))))
+            err = p - (1.0 if right else 0.0)
+            w = max(p * (1.0 - p), 1e-9)
+            ga += err * x
+            gb += err
+            haa += w * x * x
+            hab += w * x
+            hbb += w
+        haa += 1e-6
+        hbb += 1e-6
+        det = haa * hbb - hab * hab
+        if abs(det) < 1e-12:
+            break
+        da = (hbb * ga - hab * gb) / det
+        db = (haa * gb - hab * ga) / det
+        a, b = a - da, b - db
+        if abs(da) + abs(db) < 1e-8:
+            break
+    return a, b
+
+
+def _figures(outcomes: list[tuple[str, str]]) -> Figures:
+    inside = [(g, p) for g, p in outcomes if g != OUT_OF_SCOPE]
+    outside = [(g, p) for g, p in outcomes if g == OUT_OF_SCOPE]
+    return Figures(
+        accuracy=sum(g == p for g, p in inside) / max(1, len(inside)),
+        rejected=sum(p == OUT_OF_SCOPE for _, p in outside) / max(1, len(outside)),
+        false_rejection=sum(p == OUT_OF_SCOPE for _, p in inside) / max(1, len(inside)),
+    )
+
+
+def choose(
+    kb: KnowledgeBase, rows: list[HeldOut], classifier: ClassifierConfig
+) -> tuple[Tuning, Figures]:
+    """The best weight, calibration, floor, rival ratio and nearest rule for these rows."""
+    best: tuple[float, Tuning, Figures] | None = None
+    for weight in WEIGHTS:
+        config = dataclasses.replace(MatcherConfig(), weight_classifier=weight)
+        reader = Understander(kb, _Frozen(config), None, 0.0)
+        raw = [blended(row, weight, lambda s: s) for row in rows]
+        labels = [reader.relabel(a) if a.ranking else (OUT_OF_SCOPE, 0.0) for a in raw]
+        slope, intercept = _platt(
+            [
+                (a.best.confidence, label == row.gold)
+                for a, (label, _), row in zip(raw, labels, rows, strict=True)
+                if a.ranking and row.gold != OUT_OF_SCOPE
+            ]
+        )
+        calibrated = dataclasses.replace(
+            config, calibration_slope=slope, calibration_intercept=intercept
+        )
+        matcher = _Frozen(calibrated)
+        analyses = [blended(row, weight, matcher.calibrate) for row in rows]
+        for use_nearest, unless in NEAREST_RULES:
+            for ratio in RIVAL_RATIOS:
+                candidate = dataclasses.replace(
+                    calibrated, use_nearest=use_nearest, nearest_unless=unless, rival_ratio=ratio
+                )
+                judge = Understander(kb, _Frozen(candidate), None, 0.0)
+                for floor in FLOORS:
+                    outcomes = [
+                        (row.gold, OUT_OF_SCOPE if judge.rejects(a, floor) else label)
+                        for row, a, (label, _) in zip(rows, analyses, labels, strict=True)
+                    ]
+                    figures = _figures(outcomes)
+                    if best is None or figures.objective > best[0] + 1e-9:
+                        chosen = dataclasses.replace(candidate, floor=floor)
+                        tuning = Tuning(chosen, classifier)
+                        best = (figures.objective, tuning, figures)
+    assert best is not None
+    return best[1], best[2]
+
+
+def choose_margin(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> float:
+    """The margin under which asking « Vouliez-vous dire… » beats answering: a right answer
+    counts 1, a wrong one -1, a question with the right topic among its choices 0.5, one
+    without it -0.5."""
+    config = tuning.matcher
+    matcher = _Frozen(config)
+    best_margin, best_utility = 0.0, -math.inf
+    analyses = [blended(row, config.weight_classifier, matcher.calibrate) for row in rows]
+    for margin in MARGINS:
+        judge = Understander(kb, _Frozen(dataclasses.replace(config, margin=margin)), None, None)
+        utility = 0.0
+        for row, analysis in zip(rows, analyses, strict=True):
+            if row.gold == OUT_OF_SCOPE or judge.rejects(analysis):
+                continue
+            intent, confidence = judge.relabel(analysis)
+            understood = Understanding(intent, confidence, {}, [], analysis)
+            judge.check_margin(understood, analysis)
+            if understood.ambiguous:
+                utility += 0.5 if row.gold in understood.choices else -0.5
+            else:
+                utility += 1.0 if intent == row.gold else -1.0
+        if utility > best_utility + 1e-9:
+            best_margin, best_utility = margin, utility
+    return best_margin
+
+
+def tune(kb: KnowledgeBase, folds: int = 5, progress: Callable[[str], None] = print) -> Tuning:
+    """Cross-validate every candidate setting and return the best, with its figures."""
+    best: tuple[float, Tuning, Figures, list[HeldOut]] | None = None
+    for classifier in CLASSIFIERS:
+        rows = held_out(kb, classifier, folds)
+        tuning, figures = choose(kb, rows, classifier)
+        progress(
+            f"C={classifier.regularization:g} fautes={classifier.noisy_copies} "
+            f"poids={tuning.matcher.weight_classifier:g} "
+            f"seuil={tuning.matcher.floor:g} : {figures.as_data()}"
+        )
+        if best is None or figures.objective > best[0]:
+            best = (figures.objective, tuning, figures, rows)
+    assert best is not None
+    _, tuning, figures, rows = best
+    margin = choose_margin(kb, rows, tuning)
+    return Tuning(
+        dataclasses.replace(tuning.matcher, margin=margin),
+        tuning.classifier,
+        {"folds": folds, "phrasings": len(rows), **figures.as_data()},
+    )
+
+
+class _Frozen(Matcher):
+    """A matcher that only carries settings: the tuning reads analyses made elsewhere."""
+
+    def __init__(self, config: MatcherConfig) -> None:  # noqa: D107 - no model to build
+        self.config = config
