@@ -3,6 +3,7 @@ fresh databases (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,21 @@ from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store
 from tests.support import PG_URL, Clock, Conversation, postgres_unreachable, shared_kb_and_matcher
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One intent model for the whole run, trained once here: the command-line tests start
+    `python -m bot` many times, and each would otherwise train it again."""
+    folder = tmp_path_factory.mktemp("model-cache")
+    before = os.environ.get("MODEL_CACHE_DIR")
+    os.environ["MODEL_CACHE_DIR"] = str(folder)
+    shared_kb_and_matcher()
+    yield folder
+    if before is None:
+        os.environ.pop("MODEL_CACHE_DIR", None)
+    else:
+        os.environ["MODEL_CACHE_DIR"] = before
 
 
 @pytest.fixture

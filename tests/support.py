@@ -35,7 +35,8 @@ PARENT = "parent.demo"
 def shared_kb_and_matcher() -> tuple[KnowledgeBase, Matcher]:
     """Loaded once for the whole run: both are read-only."""
     kb = KnowledgeBase()
-    return kb, Matcher(kb)
+    cache = os.environ.get("MODEL_CACHE_DIR")  # set for the run by conftest.model_cache
+    return kb, Matcher(kb, cache_dir=Path(cache) if cache else None)
 
 
 class Clock:

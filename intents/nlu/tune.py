@@ -13,11 +13,11 @@ import copy
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from intents.kb import KnowledgeBase
-from intents.nlu.classifier import ClassifierConfig
+from intents.nlu.classifier import ClassifierConfig, LinearClassifier
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Candidate, Matcher
 from intents.nlu.tuning import MatcherConfig, Tuning
 from intents.nlu.understanding import Understander, Understanding
@@ -85,27 +85,20 @@ def without(kb: KnowledgeBase, held: Iterable[tuple[str, str]]) -> KnowledgeBase
 
 
 def held_out(
-    kb: KnowledgeBase, classifier: ClassifierConfig, folds: int = 5, seed: int = 7
-) -> list[HeldOut]:
-    """Every phrasing, read by models trained without it."""
-    rows: list[HeldOut] = []
+    kb: KnowledgeBase, classifiers: Sequence[ClassifierConfig], folds: int = 5, seed: int = 7
+) -> dict[ClassifierConfig, list[HeldOut]]:
+    """Every phrasing, read by models trained without it (one classifier per setting)."""
+    rows: dict[ClassifierConfig, list[HeldOut]] = {config: [] for config in classifiers}
     nearest_only = dataclasses.replace(MatcherConfig(), weight_classifier=0.0)
     for held in split(kb, folds, seed):
-        trained = without(kb, held)
-        nearest = Matcher(trained, nearest_only, classifier_config=ClassifierConfig())
-        blended = Matcher(
-            trained,
-            dataclasses.replace(nearest_only, weight_classifier=1.0),
-            classifier_config=classifier,
-        )
-        assert blended.classifier is not None
-        for gold, text in held:
-            rows.append(
-                HeldOut(
-                    gold,
-                    nearest.analyse(text, calibrated=False),
-                    blended.classifier.probabilities(blended.normalize(text)),
-                )
+        nearest = Matcher(without(kb, held), nearest_only)
+        analyses = [nearest.analyse(text, calibrated=False) for _, text in held]
+        normalized = [nearest.normalize(text) for _, text in held]
+        for config in classifiers:
+            model = LinearClassifier.train(nearest.example_norms, nearest.labels, config)
+            rows[config].extend(
+                HeldOut(gold, analysis, model.probabilities(text))
+                for (gold, _), analysis, text in zip(held, analyses, normalized, strict=True)
             )
     return rows
 
@@ -201,6 +194,29 @@ def choose(
     return best[1], best[2]
 
 
+def choose_dialogue_floor(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> float:
+    """The floor for greetings, thanks and help requests, the other settings kept."""
+    config = tuning.matcher
+    analyses = [blended(row, config.weight_classifier, _Frozen(config).calibrate) for row in rows]
+    labels = [
+        Understander(kb, _Frozen(config), None, 0.0).relabel(a) if a.ranking else (OUT_OF_SCOPE, 0)
+        for a in analyses
+    ]
+    best_floor, best_objective = config.floor, -math.inf
+    for floor in FLOORS:
+        judge = Understander(
+            kb, _Frozen(dataclasses.replace(config, dialogue_floor=floor)), None, None
+        )
+        outcomes = [
+            (row.gold, OUT_OF_SCOPE if judge.rejects(a) else label)
+            for row, a, (label, _) in zip(rows, analyses, labels, strict=True)
+        ]
+        objective = _figures(outcomes).objective
+        if objective > best_objective + 1e-9:
+            best_floor, best_objective = floor, objective
+    return best_floor
+
+
 def choose_margin(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> float:
     """The margin under which asking « Vouliez-vous dire… » beats answering: a right answer
     counts 1, a wrong one -1, a question with the right topic among its choices 0.5, one
@@ -230,8 +246,7 @@ def choose_margin(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> flo
 def tune(kb: KnowledgeBase, folds: int = 5, progress: Callable[[str], None] = print) -> Tuning:
     """Cross-validate every candidate setting and return the best, with its figures."""
     best: tuple[float, Tuning, Figures, list[HeldOut]] | None = None
-    for classifier in CLASSIFIERS:
-        rows = held_out(kb, classifier, folds)
+    for classifier, rows in held_out(kb, CLASSIFIERS, folds).items():
         tuning, figures = choose(kb, rows, classifier)
         progress(
             f"C={classifier.regularization:g} fautes={classifier.noisy_copies} "
@@ -242,12 +257,35 @@ def tune(kb: KnowledgeBase, folds: int = 5, progress: Callable[[str], None] = pr
             best = (figures.objective, tuning, figures, rows)
     assert best is not None
     _, tuning, figures, rows = best
-    margin = choose_margin(kb, rows, tuning)
-    return Tuning(
-        dataclasses.replace(tuning.matcher, margin=margin),
+    tuning = Tuning(
+        dataclasses.replace(
+            tuning.matcher, dialogue_floor=choose_dialogue_floor(kb, rows, tuning)
+        ),
         tuning.classifier,
-        {"folds": folds, "phrasings": len(rows), **figures.as_data()},
     )
+    margin = choose_margin(kb, rows, tuning)
+    chosen = Tuning(dataclasses.replace(tuning.matcher, margin=margin), tuning.classifier)
+    final = _figures(_outcomes(kb, rows, chosen))
+    progress(
+        f"seuil dialogue={chosen.matcher.dialogue_floor:g} marge={margin:g} : {final.as_data()}"
+    )
+    return Tuning(
+        chosen.matcher,
+        chosen.classifier,
+        {"folds": folds, "phrasings": len(rows), **final.as_data()},
+    )
+
+
+def _outcomes(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> list[tuple[str, str]]:
+    """(gold, decided) for every held-out phrasing under these settings."""
+    config = tuning.matcher
+    judge = Understander(kb, _Frozen(config), None, None)
+    decided = []
+    for row in rows:
+        analysis = blended(row, config.weight_classifier, judge.matcher.calibrate)
+        label = judge.decide(analysis)[0] if analysis.ranking else OUT_OF_SCOPE
+        decided.append((row.gold, label))
+    return decided
 
 
 class _Frozen(Matcher):

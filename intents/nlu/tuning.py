@@ -26,6 +26,8 @@ class MatcherConfig:
     knowledge phrasings (`python -m bot knowledge tune`)."""
 
     floor: float = 0.5
+    # The floor for greetings, thanks and help requests (None: the same floor).
+    dialogue_floor: float | None = None
     margin: float = 0.04
     # Share of the trained classifier in the blend (0: nearest phrasings alone).
     weight_classifier: float = 0.5
@@ -58,6 +60,7 @@ TUNING_FILE = KNOWLEDGE_DIR / "tuning.yaml"
 TUNED = (
     "weight_classifier",
     "floor",
+    "dialogue_floor",
     "rival_ratio",
     "use_nearest",
     "nearest_unless",
@@ -85,6 +88,16 @@ class Tuning:
         }
 
 
+def _typed(name: str, value: Any) -> Any:
+    """A value of the file as the setting's type (a YAML 1 for a float, None kept)."""
+    if value is None:
+        return None
+    default = getattr(MatcherConfig(), name)
+    if isinstance(default, bool):
+        return bool(value)
+    return float(value) if default is None or isinstance(default, float) else value
+
+
 def tuning_from(data: dict[str, Any]) -> Tuning:
     """The tuning in a parsed file; unknown or missing keys keep the defaults."""
     matcher = data.get("matcher") or {}
@@ -92,7 +105,7 @@ def tuning_from(data: dict[str, Any]) -> Tuning:
     return Tuning(
         matcher=dataclasses.replace(
             MatcherConfig(),
-            **{k: type(getattr(MatcherConfig(), k))(v) for k, v in matcher.items() if k in TUNED},
+            **{k: _typed(k, v) for k, v in matcher.items() if k in TUNED},
         ),
         classifier=ClassifierConfig(
             regularization=float(classifier.get("regularization", 20.0)),

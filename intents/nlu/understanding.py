@@ -107,9 +107,14 @@ class Understander:
         best = analysis.best
         config = self.matcher.config
         rejection = self.matcher.calibrate(analysis.out_of_scope_score)
+        limit = self.floor if floor is None else floor
+        info = self.kb.intents.get(best.intent)
+        if config.dialogue_floor is not None and info is not None and info.kind == "dialogue":
+            # « merci », « salut » : short, with no word of the domain, and harmless.
+            limit = config.dialogue_floor
         return (
             best.intent == OUT_OF_SCOPE
-            or best.confidence < (self.floor if floor is None else floor)
+            or best.confidence < limit
             or rejection >= best.confidence * config.rival_ratio
             or (
                 config.use_nearest
