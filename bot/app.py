@@ -1,5 +1,5 @@
-"""Start-up: open the store from the settings, seed the demo where the README says, build
-the assistant."""
+"""Start-up: open the store from the settings (the schema must be current; the demo school
+only where it belongs), build the assistant."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Protocol
 from bot.core.assistant import Assistant
 from bot.settings import Settings
 from bot.storage.schoolfile import import_school
-from bot.storage.store import Store
+from bot.storage.store import Store, in_memory_url
 
 DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
 
@@ -18,16 +18,45 @@ DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
 class HasDatabaseUrl(Protocol):
     """What opening the store needs from the settings."""
 
-    database_url: str
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL (DATABASE_URL, or the embedded default)."""
+        ...
+
+    @property
+    def database_url_given(self) -> bool:
+        """False for the embedded default (no DATABASE_URL in the environment or .env)."""
+        ...
 
 
-def open_store(settings: HasDatabaseUrl, *, seed_demo: bool = True) -> Store:
-    """Open DATABASE_URL and bring its schema up to date; an empty database gets the demo
-    school unless `seed_demo` is False (directory import, export, audit, db commands)."""
+def is_embedded(settings: HasDatabaseUrl) -> bool:
+    """True for the databases that look after themselves: the embedded SQLite file of the
+    README (no DATABASE_URL) and throw-away in-memory ones (tests, bench). Any other database
+    is an operator's: migrated by the release step, never filled with fictitious people."""
+    return not settings.database_url_given or in_memory_url(settings.database_url)
+
+
+def open_store(settings: HasDatabaseUrl, *, seed_demo: bool = True, demo: bool = False) -> Store:
+    """Open DATABASE_URL for a command or a front end.
+
+    An embedded database (is_embedded) is migrated here, and an empty one gets the demo
+    school when `seed_demo` (the commands that talk: chat, run, webhook, accounts invite).
+    Any other database must already be at the latest revision — `python -m bot db upgrade`
+    is a release step, never run at boot — or SchemaError stops the start with that command
+    named; it gets the demo school only with `demo` (the --demo flag), when its directory
+    is empty."""
     store = Store.from_url(settings.database_url)
-    store.upgrade()
-    if seed_demo and store.is_empty():
-        import_school(store, DEMO_SCHOOL)
+    try:
+        embedded = is_embedded(settings)
+        if embedded:
+            store.upgrade()
+        else:
+            store.check_schema()
+        if (demo or (embedded and seed_demo)) and store.is_empty():
+            import_school(store, DEMO_SCHOOL)
+    except BaseException:
+        store.dispose()
+        raise
     return store
 
 
@@ -44,6 +73,7 @@ class App:
 
 
 def start(settings: Settings) -> App:
-    """Open the store from the settings and build the assistant on it."""
+    """Open the store from the settings and build the assistant on it (`run --demo` has
+    seeded the demo school before, with open_store)."""
     store = open_store(settings)
     return App(store, Assistant.create(settings, store))

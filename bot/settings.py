@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{30,64}$")
@@ -22,10 +22,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(default="sqlite:///assistant-rentree.db")
-    telegram_token: str | None = None
+    # Secrets: SecretStr keeps them out of repr(), str() and tracebacks (« ********** »);
+    # read them only with get_secret_value(), where they are actually sent.
+    telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    webhook_secret: SecretStr | None = None
     port: int = 8080
     # Answers below this confidence are treated as out of scope.
     confidence_floor: float | None = None
@@ -46,15 +48,30 @@ class Settings(BaseSettings):
             )
         return value
 
+    @property
+    def database_url_given(self) -> bool:
+        """True when DATABASE_URL came from the environment, .env or an argument; False for
+        the embedded default, the one database that may migrate and fill itself at start."""
+        # pydantic-settings passes what its sources found as arguments: they count as set.
+        return "database_url" in self.model_fields_set
+
     def require_telegram_token(self) -> str:
         """The token, or a one-line French reason why the Telegram front end cannot start."""
-        if not self.telegram_token:
+        token = self.telegram_token.get_secret_value().strip() if self.telegram_token else ""
+        if not token:
             raise SettingsError("TELEGRAM_TOKEN manquant : donnez le jeton fourni par @BotFather.")
-        if not TOKEN_PATTERN.match(self.telegram_token.strip()):
+        if not TOKEN_PATTERN.match(token):
             raise SettingsError(
                 "TELEGRAM_TOKEN mal formé : attendu « 123456789:ABC… » (jeton de @BotFather)."
             )
-        return self.telegram_token.strip()
+        return token
+
+    def secrets(self) -> list[str]:
+        """Every SecretStr setting that is set, for the log filter to mask (bot.logs); a
+        secret field added later is masked too."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        found = (v.get_secret_value().strip() for v in values if isinstance(v, SecretStr))
+        return [secret for secret in found if secret]
 
 
 def load_settings(**overrides: object) -> Settings:

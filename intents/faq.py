@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from intents.domain import Role
+from intents.kb import escape
 from intents.registry import registry
 from intents.turn import Choice, Response, RunIntent, Say, SchoolTurn, Turn
 
@@ -29,7 +30,11 @@ def help_text(turn: Turn) -> Response:
     response = answer_from_knowledge(turn)
     allowed = _HELP_KINDS.get(turn.speaker.role)
     if allowed and turn.private_chat:
-        lines = [f"• {spec.doc}" for spec in registry.specs() if spec.kind in allowed and spec.doc]
+        lines = [
+            f"• {escape(spec.doc)}"
+            for spec in registry.specs()
+            if spec.kind in allowed and spec.doc
+        ]
         response.says.append(
             Say("<b>Pour votre école</b> (demandez-le avec vos mots) :\n" + "\n".join(lines))
         )

@@ -119,7 +119,8 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
         if not key.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "PORT"))
     }
     env["PYTHONPATH"] = str(ROOT)
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'assistant.db'}"
+    # No DATABASE_URL: the embedded default, assistant-rentree.db in tmp_path (the cwd), which
+    # migrates itself; a DATABASE_URL would have to be migrated first (`db upgrade`).
     env.update(values)
     return env
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.app import DEMO_SCHOOL, open_store
+from bot.app import DEMO_SCHOOL
 from bot.cli.errors import Refused, guarded
 from bot.cli.main import main
 from bot.cli.storage import add_commands
@@ -28,8 +28,17 @@ from tests.support import DEV_SCHOOL, DEV_SET, ROOT, need_shared
 JJ = "0590123A"
 
 
-def run_bot(*args: str, stdin: str = "", db: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+def run_bot(
+    *args: str, stdin: str = "", db: Path | None = None, home: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m bot ARGS`: with `db`, DATABASE_URL names that SQLite file (an operator's
+    database); with `home`, no DATABASE_URL at all and `home` as the working directory (the
+    README's embedded default, `assistant-rentree.db` there)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TELEGRAM_") and k != "DATABASE_URL"
+    }
     if db is not None:
         env["DATABASE_URL"] = f"sqlite:///{db}"
     return subprocess.run(
@@ -38,7 +47,7 @@ def run_bot(*args: str, stdin: str = "", db: Path | None = None) -> subprocess.C
         capture_output=True,
         text=True,
         env=env,
-        cwd=db.parent if db else ROOT,
+        cwd=home or (db.parent if db else ROOT),
         timeout=120,
     )
 
@@ -69,45 +78,51 @@ def test_knowledge_check_is_clean() -> None:
 
 
 def test_chat_jsonl_answers_the_educonnect_question(tmp_path: Path) -> None:
+    # The README's first command on a fresh machine: no DATABASE_URL, no db upgrade before.
     result = run_bot(
         "chat",
         "--jsonl",
         stdin=jsonl({"text": "comment activer mon compte educonnect"}),
-        db=tmp_path / "a.db",
+        home=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+    assert (tmp_path / "assistant-rentree.db").is_file()
     line = json.loads(result.stdout.splitlines()[0])
     assert line["intent"] == "educonnect.activate"
     assert "FranceConnect" in line["replies"][0]["text"]
 
 
 def test_chat_jsonl_as_director_changes_the_database_and_persists(tmp_path: Path) -> None:
-    db = tmp_path / "school.db"
+    # The embedded default, seeded with the demo school by its first start.
     first = run_bot(
         "chat",
         "--jsonl",
         "--as",
         "claire.martin",
         stdin=jsonl({"text": "supprime le groupe APE 2021"}),
-        db=db,
+        home=tmp_path,
     )
     reply = json.loads(first.stdout.splitlines()[0])
     assert reply["intent"] == "action.delete_group"
     assert reply["replies"][-1]["buttons"] == ["Confirmer", "Annuler"]
     # A later run continues the conversation: the pending confirmation survived.
     second = run_bot(
-        "chat", "--jsonl", "--as", "claire.martin", stdin=jsonl({"press": "Confirmer"}), db=db
+        "chat",
+        "--jsonl",
+        "--as",
+        "claire.martin",
+        stdin=jsonl({"press": "Confirmer"}),
+        home=tmp_path,
     )
     done = json.loads(second.stdout.splitlines()[0])
     assert "C'est fait" in done["replies"][0]["text"]
-    exported = json.loads(run_bot("directory", "export", db=db).stdout)
+    exported = json.loads(run_bot("directory", "export", home=tmp_path).stdout)
     assert "grp-ape-2021" not in {g["id"] for g in exported["groups"]}
-    audit = [json.loads(x) for x in run_bot("audit", "--json", db=db).stdout.splitlines()]
+    audit = [json.loads(x) for x in run_bot("audit", "--json", home=tmp_path).stdout.splitlines()]
     assert audit[-1]["action"] == "action.delete_group" and audit[-1]["outcome"] == "done"
 
 
 def test_audit_reads_one_line_an_entry_with_school_who_and_accounts(tmp_path: Path) -> None:
-    db = tmp_path / "school.db"
     said = run_bot(
         "chat",
         "--jsonl",
@@ -120,10 +135,10 @@ def test_audit_reads_one_line_an_entry_with_school_who_and_accounts(tmp_path: Pa
             {"text": "supprime le groupe APE 2021-2022"},
             {"text": "oui"},
         ),
-        db=db,
+        home=tmp_path,
     )
     assert said.returncode == 0, said.stderr
-    result = run_bot("audit", db=db)
+    result = run_bot("audit", home=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3  # a two-line detail (« N'oubliez pas… ») stays on its line
@@ -139,7 +154,9 @@ def test_audit_reads_one_line_an_entry_with_school_who_and_accounts(tmp_path: Pa
     # A deleted group is still named: the directory remembers what it deleted.
     assert "| action.delete_group | done | APE 2021-2022 (grp-ape-2021) — " in delete
 
-    objects = [json.loads(x) for x in run_bot("audit", "--json", db=db).stdout.splitlines()]
+    objects = [
+        json.loads(x) for x in run_bot("audit", "--json", home=tmp_path).stdout.splitlines()
+    ]
     assert [o["outcome"] for o in objects] == ["done", "superseded", "done"]
     for entry in objects:
         assert entry["who"] == "console:claire.martin"
@@ -148,7 +165,7 @@ def test_audit_reads_one_line_an_entry_with_school_who_and_accounts(tmp_path: Pa
 
 
 def test_chat_rejects_an_unknown_login(tmp_path: Path) -> None:
-    result = run_bot("chat", "--jsonl", "--as", "nobody.here", stdin="", db=tmp_path / "b.db")
+    result = run_bot("chat", "--jsonl", "--as", "nobody.here", stdin="", home=tmp_path)
     assert result.returncode == 1
     assert "Compte inconnu" in result.stderr and "Traceback" not in result.stderr
 
@@ -158,7 +175,7 @@ def test_chat_jsonl_survives_bad_lines(tmp_path: Path) -> None:
         "chat",
         "--jsonl",
         stdin="not json\n[1,2]\n" + jsonl({"text": "bonjour"}),
-        db=tmp_path / "c.db",
+        home=tmp_path,
     )
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert "error" in lines[0] and "error" in lines[1]
@@ -307,7 +324,9 @@ def test_the_console_script_runs_the_cli() -> None:
 def test_cli_directory_audit_and_accounts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = SimpleNamespace(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
+    settings = SimpleNamespace(
+        database_url=f"sqlite:///{tmp_path / 'cli.db'}", database_url_given=True
+    )
     assert _run(settings, "db", "upgrade") == 0
     assert "table" in capsys.readouterr().out
     assert _run(settings, "directory", "import", str(DEMO_SCHOOL)) == 0
@@ -369,7 +388,7 @@ def test_directory_import_refuses_unreadable_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "school.db"
-    settings = SimpleNamespace(database_url=f"sqlite:///{db}")
+    settings = SimpleNamespace(database_url=f"sqlite:///{db}", database_url_given=True)
     assert _run(settings, "directory", "import", str(tmp_path / "missing.json")) == 1
     assert capsys.readouterr().err.startswith("Fichier introuvable")
     assert not db.exists()  # read before the database is opened
@@ -380,23 +399,9 @@ def test_directory_import_refuses_unreadable_files(
 
 
 def test_cli_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    settings = SimpleNamespace(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    settings = SimpleNamespace(
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", database_url_given=True
+    )
     assert _run(settings, "audit") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Base de données" in err
-
-
-def test_open_store_seeds_the_demo_once(tmp_path: Path) -> None:
-    settings = SimpleNamespace(database_url=f"sqlite:///{tmp_path / 'fresh.db'}")
-    store = open_store(settings)
-    try:
-        assert store.directory.user_by_login("claire.martin") is not None
-        store.directory.delete_group("grp-gar")
-    finally:
-        store.dispose()
-    store = open_store(settings)
-    try:
-        # A second start keeps the changed directory rather than reseeding it.
-        assert store.directory.group("grp-gar") is None
-    finally:
-        store.dispose()

@@ -1,11 +1,12 @@
-"""Webhook mode: PTB's webhook server behind the secret-token check, over the real stack."""
+"""Webhook mode: our webhook server (secret, then body checked) in front of the real PTB stack."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -15,14 +16,15 @@ from telegram.ext import Application
 
 from bot.channels.telegram.app import ALLOWED_UPDATES, build_application, webhook_options
 from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, FakeBotApi
+from bot.channels.telegram.webhook import SECRET_HEADER, webhook_session
 from bot.core.assistant import Assistant
+from bot.core.messages import APOLOGY
 from bot.settings import SettingsError, load_settings
 from bot.storage.store import Store
 from tests.telegram_support import bot_settings, running_cli, start_cli, stop_with_sigterm
 
 SECRET = "s3cret-Token_for-tests"
 PUBLIC_URL = "https://assistant.example.org/telegram"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 def _free_port() -> int:
@@ -48,27 +50,11 @@ async def webhook(store: Store, assistant: Assistant) -> AsyncIterator[Webhook]:
         settings = bot_settings(
             api, webhook_url=PUBLIC_URL, webhook_secret=SECRET, port=_free_port()
         )
-        options = webhook_options(settings)
+        # The test stays on loopback; production listens on every interface.
+        options = replace(webhook_options(settings), listen="127.0.0.1")
         application = build_application(settings, assistant)
-        # run_webhook's order: initialize, post_init, updater.start_webhook, start.
-        await application.initialize()
-        try:
-            assert application.post_init is not None and application.updater is not None
-            await application.post_init(application)
-            await application.updater.start_webhook(
-                listen="127.0.0.1",  # the test stays on loopback; production listens on all
-                port=options.port,
-                url_path=options.url_path,
-                webhook_url=options.webhook_url,
-                secret_token=options.secret_token,
-                allowed_updates=ALLOWED_UPDATES,
-            )
-            await application.start()
+        async with webhook_session(application, options, allowed_updates=ALLOWED_UPDATES):
             yield Webhook(api, application, f"http://127.0.0.1:{options.port}/telegram")
-            await application.updater.stop()
-            await application.stop()
-        finally:
-            await application.shutdown()
 
 
 @pytest.mark.asyncio
@@ -101,6 +87,91 @@ async def test_update_without_the_right_secret_is_refused_unprocessed(
     # Had the update been queued, join() would wait for it to be answered.
     await asyncio.wait_for(webhook.app.update_queue.join(), timeout=5)
     assert not webhook.api.calls_of("sendMessage", chat_id=parent["id"])
+
+
+BAD_BODIES = {
+    "empty": b"",
+    "blank": b"  \n",
+    "truncated JSON": b'{"update_id": 1, "message": {',
+    "not JSON": b"update_id=1",
+    "bad UTF-8": b'{"update_id": 1, "x": "\xff\xfe"}',
+    "UTF-16": '{"update_id": 1}'.encode("utf-16"),
+    "a list": b"[1, 2]",
+    "a string": b'"bonjour"',
+    "null": b"null",
+    "no update_id": b'{"message": {}}',
+    "update_id as text": b'{"update_id": "12"}',
+    "message without chat": b'{"update_id": 12, "message": {"message_id": 1, "date": 0}}',
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+async def test_a_body_that_is_not_an_update_gets_400_and_the_bot_keeps_serving(
+    webhook: Webhook, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            webhook.url,
+            content=body,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, response.text
+        # Without the secret, nothing about the body is told: 403 first.
+        unsigned = await client.post(webhook.url, content=body)
+        assert unsigned.status_code == 403
+        # The next real update is answered as usual.
+        parent = webhook.api.user(8010)
+        update = webhook.api.send_text(parent, "comment activer mon compte educonnect")
+        assert await webhook.post(client, update, **{SECRET_HEADER: SECRET}) == 200
+    reply = await webhook.api.wait_call("sendMessage", chat_id=parent["id"])
+    assert "FranceConnect" in reply.params["text"]
+    await asyncio.wait_for(webhook.app.update_queue.join(), timeout=5)
+    assert len(webhook.api.calls_of("sendMessage")) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _on_behalf_of_a_channel(api: FakeBotApi, text: str) -> dict[str, Any]:
+    """A group message sent as a channel: Telegram gives `sender_chat` and no `from`."""
+    group = api.group_chat(-1009876543210, "Parents et enseignants")
+    update = api.send_text(api.user(1), text, chat=group)
+    del update["message"]["from"]
+    update["message"]["sender_chat"] = {"id": -1001112223334, "type": "channel", "title": "École"}
+    return update
+
+
+@pytest.mark.asyncio
+async def test_a_message_sent_as_a_channel_is_answered_without_an_apology(
+    webhook: Webhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot_name = webhook.api.bot_user["username"]
+    update = _on_behalf_of_a_channel(
+        webhook.api, f"@{bot_name} comment activer mon compte educonnect"
+    )
+    group_id = update["message"]["chat"]["id"]
+    async with httpx.AsyncClient() as client:
+        assert await webhook.post(client, update, **{SECRET_HEADER: SECRET}) == 200
+    reply = await webhook.api.wait_call("sendMessage", chat_id=group_id)
+    assert "FranceConnect" in reply.params["text"]
+    assert reply.params["text"] != APOLOGY
+    await asyncio.wait_for(webhook.app.update_queue.join(), timeout=5)
+    assert [c.params["text"] for c in webhook.api.calls_of("sendMessage")] == [
+        reply.params["text"]
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_message_without_any_sender_is_ignored_quietly(
+    webhook: Webhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    update = _on_behalf_of_a_channel(webhook.api, "/aide")
+    del update["message"]["sender_chat"]
+    async with httpx.AsyncClient() as client:
+        assert await webhook.post(client, update, **{SECRET_HEADER: SECRET}) == 200
+    await asyncio.wait_for(webhook.app.update_queue.join(), timeout=5)
+    assert not webhook.api.calls_of("sendMessage")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def test_webhook_refuses_to_start_without_a_secret_or_url() -> None:

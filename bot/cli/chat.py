@@ -24,6 +24,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     chat = subparsers.add_parser("chat", help="conversation avec l'assistant dans le terminal")
     chat.add_argument("--jsonl", action="store_true", help="un objet JSON par ligne (scripts)")
     chat.add_argument("--as", dest="login", help="parler au nom de ce compte de l'annuaire")
+    chat.add_argument(
+        "--demo",
+        action="store_true",
+        help="charger l'école de démonstration si l'annuaire de DATABASE_URL est vide",
+    )
     _school_options(chat)
     chat.set_defaults(func=run_chat)
 
@@ -94,14 +99,17 @@ def _in_memory(args: argparse.Namespace) -> tuple[Services, str | None]:
 
 
 def _open(args: argparse.Namespace, settings: Settings) -> tuple[Services, str | None]:
-    """The store to use: a throw-away in-memory school, or DATABASE_URL (demo if empty)."""
+    """The store to use: a throw-away in-memory school, or DATABASE_URL (the demo school
+    when empty, on the embedded default or with --demo)."""
     from bot.app import open_store
 
     if args.directory:
+        if args.demo:
+            raise LookupError("--demo ne va pas avec --directory")
         return _in_memory(args)
     if args.structure:
         raise LookupError("--structure va avec --directory")
-    return open_store(settings), None
+    return open_store(settings, demo=args.demo), None
 
 
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:

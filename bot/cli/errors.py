@@ -67,6 +67,7 @@ def _storage_line(error: Exception) -> str | None:
         for module, name in (
             ("bot.storage.accounts", "AccountError"),
             ("bot.storage.school_rules", "SchoolFileError"),
+            ("bot.storage.schema", "SchemaError"),
         )
     ]
     if any(isinstance(kind, type) and isinstance(error, kind) for kind in french):

@@ -28,11 +28,15 @@ def _local_time(moment: datetime) -> str:
 def directory_import(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     """`directory import FILE`."""
     from bot.app import open_store
-    from bot.storage.school_rules import load_file
+    from bot.storage.school_rules import load_file, refusal, validate
     from bot.storage.schoolfile import import_school
 
-    # Read first: a file that cannot be read leaves no new empty database behind.
+    # Read and check the file first: a bad file is named before the database is even opened
+    # (no new empty database behind, and its errors come before a schema to migrate).
     data = load_file(args.file)
+    errors = validate(data)
+    if errors:
+        raise refusal(errors)
     store = open_store(settings, seed_demo=False)
     try:
         summary = import_school(store, data)
@@ -60,19 +64,17 @@ def directory_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
 
 
 def db_upgrade(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
-    """`db upgrade`."""
+    """`db upgrade`: the release step, run once per deployment before the instances start."""
     from bot.storage.store import Store
 
-    # Not open_store: upgrading is this command's whole job, and it reports what it created.
+    # Not open_store: it refuses an outdated schema, which is what this command fixes.
     store = Store.from_url(settings.database_url)
     try:
-        created = store.upgrade()
+        done = store.migrate()
     finally:
         store.dispose()
-    if created:
-        print(f"Base de données mise à jour : {len(created)} table(s) créée(s).")
-    else:
-        print("Base de données déjà à jour.")
+    for line in done.lines():
+        print(line)
     return 0
 
 
@@ -102,9 +104,16 @@ def accounts_invite(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     from bot.storage.accounts import CODE_TTL
     from bot.storage.tables import utc_now
 
-    store = open_store(settings)
+    store = open_store(settings, demo=args.demo)
     now = utc_now()
     try:
+        if store.is_empty():
+            # An operator's database is never filled with the demo school on its own.
+            return fail(
+                f"L'annuaire est vide : importez d'abord le fichier de l'école (python -m bot "
+                f"directory import FICHIER) pour inviter {args.login}, ou ajoutez --demo pour "
+                "l'école de démonstration."
+            )
         code = store.accounts.invite(args.login, now)
     finally:
         store.dispose()
@@ -165,9 +174,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     database = subparsers.add_parser("db", help="schéma de la base de données")
     database_commands = database.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    database_commands.add_parser("upgrade", help="créer les tables manquantes").set_defaults(
-        func=db_upgrade
-    )
+    database_commands.add_parser(
+        "upgrade", help="migrer le schéma à la dernière révision (étape de mise en production)"
+    ).set_defaults(func=db_upgrade)
 
     audit = subparsers.add_parser("audit", help="journal des actions des directeurs")
     audit.add_argument("--json", action="store_true", help="un objet JSON par ligne")
@@ -179,6 +188,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     invite = accounts_commands.add_parser("invite", help="créer un code de liaison (48 h)")
     invite.add_argument("login", metavar="LOGIN")
+    invite.add_argument(
+        "--demo",
+        action="store_true",
+        help="charger l'école de démonstration si l'annuaire de DATABASE_URL est vide",
+    )
     invite.set_defaults(func=accounts_invite)
     accounts_commands.add_parser("list", help="comptes liés").set_defaults(func=accounts_list)
     revoke = accounts_commands.add_parser("revoke", help="délier un compte")

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Callable
 
 from bot.cli.errors import Refused, fail
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register run, webhook and bench on the main parser's sub-parsers."""
     run = subparsers.add_parser("run", help=run_command.__doc__)
+    _demo_option(run)
     run.set_defaults(func=run_command)
 
     webhook = subparsers.add_parser("webhook", help=webhook_command.__doc__)
+    _demo_option(webhook)
     webhook.set_defaults(func=webhook_command)
 
     bench = subparsers.add_parser("bench", help=bench_command.__doc__)
@@ -32,13 +33,31 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(func=bench_command)
 
 
+def _demo_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="charger l'école de démonstration si l'annuaire de DATABASE_URL est vide",
+    )
+
+
+def _seed_demo(args: argparse.Namespace, settings: Settings) -> None:
+    """With --demo, fill an empty directory with the demo school before the front end opens
+    the store (it checks the schema, so an outdated one is refused here already)."""
+    if args.demo:
+        from bot.app import open_store
+
+        open_store(settings, demo=True).dispose()
+
+
 def _configure_logging(settings: Settings) -> None:
-    level = logging.getLevelName(settings.log_level.upper())
-    if not isinstance(level, int):
-        raise SettingsError(f"LOG_LEVEL inconnu : {settings.log_level} (DEBUG, INFO, WARNING…).")
-    logging.getLogger().setLevel(level)
-    # httpx logs every request URL at INFO, and the URL holds the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    """LOG_LEVEL, and the mask that keeps the token, the webhook secret and link codes out of
+    every log record (bot.logs), installed before anything of Telegram runs."""
+    # Imported here: bot.logs reads the code format from the storage, which commands such as
+    # `classify` must not load.
+    from bot.logs import configure_logging
+
+    configure_logging(settings)
 
 
 def _start(start: Callable[[Settings], None], settings: Settings) -> int:
@@ -66,6 +85,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """assistant Telegram en long polling (worker), arrêt propre sur SIGTERM"""
     from bot.channels.telegram.app import run_polling
 
+    _seed_demo(args, settings)
     return _start(run_polling, settings)
 
 
@@ -73,6 +93,7 @@ def webhook_command(args: argparse.Namespace, settings: Settings) -> int:
     """assistant Telegram en webhook sur $PORT, derrière un proxy (WEBHOOK_URL, WEBHOOK_SECRET)"""
     from bot.channels.telegram.app import run_webhook
 
+    _seed_demo(args, settings)
     return _start(run_webhook, settings)
 
 

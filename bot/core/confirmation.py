@@ -12,6 +12,7 @@ from bot.core.rights import Verdict, may
 from bot.core.session import Session
 from bot.core.state import CONFIRM_WORDS, PendingChange
 from intents.handlers import registry
+from intents.kb import escape
 from intents.nlu.normalize import fold
 from intents.registry import Permission
 from intents.turn import CancelChange, ConfirmChange, Say, SlotValue
@@ -22,8 +23,8 @@ PENDING_LIFETIME = timedelta(minutes=10)
 
 
 def lowered(title: str) -> str:
-    """A title inside a sentence: its first letter only lowered (« GAR » stays)."""
-    return title[:1].lower() + title[1:]
+    """A title inside a sentence, as HTML: its first letter only lowered (« GAR » stays)."""
+    return escape(title[:1].lower() + title[1:])
 
 
 def _said(session: Session, text: str) -> Outcome:
@@ -139,7 +140,7 @@ def which_option(session: Session, text: str) -> Outcome | None:
     if len(labels) < 2:
         return None
     session.intent, session.confidence = "confirmation.which", 1.0
-    quoted = [f"« {label} »" for label in labels]
+    quoted = [f"« {escape(label)} »" for label in labels]
     choices = ", ".join(quoted[:-1]) + " ou " + quoted[-1]
     return session.text(f"Précisez votre choix : {choices}. « Annuler » ne modifie rien.")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.identity import Identities
+from bot.core.markup import checked
 from bot.core.messages import Button, Incoming, Outcome, Reply
 from bot.core.services import Services
 from bot.core.state import ConversationState, StoredButton
@@ -75,9 +76,12 @@ class Session:
     # -- replies ---------------------------------------------------------------------------
     def outcome(self, response: Response | list[Say], *, edits: bool = False) -> Outcome:
         says = response.says if isinstance(response, Response) else response
-        replies = [Reply(note) for note in self.notices]
+        # Every reply of the core is built here: the one place its HTML is checked.
+        replies = [Reply(checked(note, self.intent)) for note in self.notices]
         self.notices = []
-        replies += [Reply(say.text, self.buttons_for(say.choices)) for say in says]
+        replies += [
+            Reply(checked(say.text, self.intent), self.buttons_for(say.choices)) for say in says
+        ]
         if edits and replies:
             replies[0].edits_pressed = True
         return Outcome(replies, self.intent, self.confidence, dict(self.entities))

@@ -8,21 +8,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, inspect, select
+from sqlalchemy import create_engine, delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
+from bot.storage import schema
 from bot.storage.accounts import AccountLinks
 from bot.storage.audit import AuditLog
 from bot.storage.conversations import ConversationStore
 from bot.storage.directory import SqlDirectory
-from bot.storage.tables import (
-    ALL_TABLES,
-    DIRECTORY_TABLES,
-    StructureRow,
-)
+from bot.storage.schema import Upgrade
+from bot.storage.tables import DIRECTORY_TABLES, StructureRow
 
 
 def _enable_sqlite_foreign_keys(engine: Engine) -> None:
@@ -38,6 +36,13 @@ def _enable_sqlite_foreign_keys(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+def in_memory_url(url: str) -> bool:
+    """True for the URL of a SQLite database in memory."""
+    return url in ("sqlite://", "sqlite:///:memory:") or (
+        url.startswith("sqlite") and "mode=memory" in url
+    )
 
 
 class Store:
@@ -56,12 +61,11 @@ class Store:
     def from_url(cls, url: str) -> Store:
         """Open (lazily) the database at a SQLAlchemy URL: SQLite file or postgresql+psycopg."""
         if url.startswith("sqlite"):
-            in_memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
             # One shared connection keeps an in-memory database alive and visible to all threads.
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False},
-                poolclass=StaticPool if in_memory else None,
+                poolclass=StaticPool if in_memory_url(url) else None,
             )
             _enable_sqlite_foreign_keys(engine)
         else:
@@ -70,16 +74,23 @@ class Store:
 
     @classmethod
     def in_memory(cls) -> Store:
-        """A throw-away SQLite database in memory, with its tables created."""
+        """A throw-away SQLite database in memory, migrated to the latest revision."""
         store = cls.from_url("sqlite://")
         store.upgrade()
         return store
 
+    def migrate(self) -> Upgrade:
+        """Run the migrations up to the latest revision (idempotent) and say what was done."""
+        return schema.upgrade(self.engine)
+
     def upgrade(self) -> list[str]:
-        """Create the missing tables (idempotent); returns the names of the tables created."""
-        existing = set(inspect(self.engine).get_table_names())
-        SQLModel.metadata.create_all(self.engine, tables=ALL_TABLES, checkfirst=True)
-        return [table.name for table in ALL_TABLES if table.name not in existing]
+        """Migrate (idempotent); returns the names of the tables created."""
+        return self.migrate().created
+
+    def check_schema(self) -> None:
+        """Raise SchemaError (one French line naming `db upgrade`) unless the database is at
+        the latest revision."""
+        schema.check(self.engine)
 
     def dispose(self) -> None:
         """Close every pooled connection (tests, shutdown)."""

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Column, Index, Table, Text
+from sqlalchemy import Column, DateTime, Index, Table, Text
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -146,8 +146,16 @@ class FavoriteMemberRow(SQLModel, table=True):
 
 
 # --- Runtime tables ---------------------------------------------------------------------
-# Datetimes are written as aware UTC and read back through from_db_time, because SQLite keeps
-# no offset and sqlmodel versions differ in how they map `datetime`.
+# Every timestamp is declared timezone-aware (timestamptz on PostgreSQL): a plain `timestamp`
+# column converts an aware value to the session's TimeZone and forgets the offset, so a
+# session in Europe/Paris read 08:00 UTC back as 10:00 UTC. The type is explicit rather than
+# sqlmodel's default mapping of `datetime`, which is naive. Values are written as aware UTC
+# and read back through from_db_time, because SQLite keeps no offset at all.
+
+
+def _timestamp() -> DateTime:
+    """The one column type of every timestamp: aware (timestamptz on PostgreSQL)."""
+    return DateTime(timezone=True)
 
 
 class AuditEntryRow(SQLModel, table=True):
@@ -155,7 +163,7 @@ class AuditEntryRow(SQLModel, table=True):
 
     __tablename__ = "audit_entries"
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(index=True)
+    at: datetime = Field(index=True, sa_type=_timestamp())
     who: str
     action: str
     targets: str = Field(default="[]", sa_column=Column(Text, nullable=False))
@@ -171,9 +179,9 @@ class LinkCodeRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     login: str = Field(index=True)
     code_hash: str
-    created_at: datetime
-    expires_at: datetime
-    used_at: datetime | None = None
+    created_at: datetime = Field(sa_type=_timestamp())
+    expires_at: datetime = Field(sa_type=_timestamp())
+    used_at: datetime | None = Field(default=None, sa_type=_timestamp())
 
 
 class AccountLinkRow(SQLModel, table=True):
@@ -183,7 +191,7 @@ class AccountLinkRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     speaker_key: str = Field(unique=True)
     login: str = Field(index=True)
-    linked_at: datetime
+    linked_at: datetime = Field(sa_type=_timestamp())
 
 
 class FailedLinkAttemptRow(SQLModel, table=True):
@@ -193,7 +201,7 @@ class FailedLinkAttemptRow(SQLModel, table=True):
     __table_args__ = (Index("ix_failed_link_attempts_speaker_at", "speaker_key", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     speaker_key: str
-    at: datetime
+    at: datetime = Field(sa_type=_timestamp())
 
 
 class ConversationStateRow(SQLModel, table=True):
@@ -202,7 +210,7 @@ class ConversationStateRow(SQLModel, table=True):
     __tablename__ = "conversation_states"
     speaker_key: str = Field(primary_key=True)
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    updated_at: datetime
+    updated_at: datetime = Field(sa_type=_timestamp())
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -129,12 +129,12 @@ def _account_refusal(user: User) -> str | None:
     if user.deleted:
         return (
             f"Rien à faire : le compte de {escape(user.full_name)} est déjà supprimé "
-            f"(depuis le {day(user.deleted)})."
+            f"(depuis le {escape(day(user.deleted))})."
         )
     if user.pre_deleted:
         return (
             f"Rien à faire : le compte de {escape(user.full_name)} est déjà pré-supprimé "
-            f"(depuis le {day(user.pre_deleted)})."
+            f"(depuis le {escape(day(user.pre_deleted))})."
         )
     return None
 

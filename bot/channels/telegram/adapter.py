@@ -26,7 +26,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.channels.telegram.flow import SLOW_DOWN, FloodGuard
 from bot.channels.telegram.html import split_html
-from bot.channels.telegram.incoming import attachment_kind, clean_text, incoming_of
+from bot.channels.telegram.incoming import attachment_kind, clean_text, incoming_of, sender_id
 from bot.channels.telegram.menus import apply_menu
 from bot.core.messages import APOLOGY, Button, Incoming, Outcome, Reply
 
@@ -98,17 +98,17 @@ class TelegramAdapter:
 
     async def guard_floods(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stop a user who sends too much, before any other handler runs."""
-        user = update.effective_user
-        if user is None:
+        sender = sender_id(update)
+        if sender is None:
             return
-        verdict = self.flood_guard.check(user.id)
+        verdict = self.flood_guard.check(sender)
         if verdict == "pass":
             return
         if update.callback_query is not None:
             # The press is not processed, but Telegram's spinner must still stop.
             await answer_quietly(update)
         if verdict == "warn":
-            log.info("flood guard: muting user %s for %.0f s", user.id, self.flood_guard.window)
+            log.info("flood guard: muting sender %s for %.0f s", sender, self.flood_guard.window)
             message = update.effective_message
             if message is not None:
                 await self._send(context, _Destination.of(message, quote=False), Reply(SLOW_DOWN))
@@ -120,6 +120,8 @@ class TelegramAdapter:
         assert message is not None and message.text is not None
         text = clean_text(message.text, context.bot.username)
         incoming = incoming_of(update, text=text)
+        if incoming is None:
+            return _nobody(update)
         outcome = self._ask(incoming)
         await self._deliver(
             context, update, incoming, outcome, _Destination.of(message, quote=True)
@@ -131,6 +133,8 @@ class TelegramAdapter:
         assert message is not None
         kind = "edited_message" if update.edited_message else attachment_kind(message)
         incoming = incoming_of(update, unsupported=kind)
+        if incoming is None:
+            return _nobody(update)
         outcome = self._ask(incoming)
         await self._deliver(
             context, update, incoming, outcome, _Destination.of(message, quote=True)
@@ -146,6 +150,8 @@ class TelegramAdapter:
         if query.data is None or message is None:
             return
         incoming = incoming_of(update, press=query.data)
+        if incoming is None:
+            return _nobody(update)
         outcome = self._ask(incoming)
         pressed = message if isinstance(message, Message) else None
         await self._deliver(
@@ -204,7 +210,8 @@ class TelegramAdapter:
                 self.assistant.delivered(
                     incoming.speaker_key, reply.key, message_ref(sent.chat.id, sent.message_id)
                 )
-        if outcome.menu is not None and update.effective_user is not None:
+        # A menu is a person's, in their private chat: never for a channel or a group.
+        if outcome.menu is not None and incoming.private_chat and update.effective_user:
             await apply_menu(context.bot, update.effective_user.id, outcome.menu)
 
     async def _void(self, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
@@ -267,6 +274,11 @@ class TelegramAdapter:
         if not single:
             rest = Reply("\n\n".join(chunks[1:]), reply.buttons)
             await self._send(context, destination, rest)
+
+
+def _nobody(update: Update) -> None:
+    """An update nobody sent (no user, no sender chat): nobody to answer, nothing to do."""
+    log.info("update %s has no sender: ignored", update.update_id)
 
 
 async def answer_quietly(update: Update) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +28,7 @@ from bot.channels.telegram.adapter import Core, TelegramAdapter
 from bot.channels.telegram.flow import FloodGuard, PerUserUpdateProcessor
 from bot.channels.telegram.incoming import ADDRESSED, UNSUPPORTED_CONTENT
 from bot.channels.telegram.menus import command_names, set_public_menu
+from bot.channels.telegram.webhook import WebhookOptions, serve_until_signalled
 from bot.settings import Settings, SettingsError
 
 # Only what the handlers read: Telegram then does not even send the rest (member updates…).
@@ -99,17 +99,6 @@ def build_application(
     return application
 
 
-@dataclass(frozen=True)
-class WebhookOptions:
-    """What run_webhook listens on and registers with Telegram."""
-
-    listen: str
-    port: int
-    url_path: str
-    webhook_url: str
-    secret_token: str
-
-
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -123,12 +112,13 @@ def webhook_options(settings: Settings) -> WebhookOptions:
     url = urlsplit(settings.webhook_url)
     if url.scheme not in ("https", "http") or not url.netloc:
         raise SettingsError("WEBHOOK_URL mal formée : attendu https://hote/chemin.")
-    if not settings.webhook_secret:
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not secret:
         raise SettingsError(
             "WEBHOOK_SECRET manquant : le webhook refuse de démarrer sans secret partagé "
             "avec Telegram."
         )
-    if not _SECRET.match(settings.webhook_secret):
+    if not _SECRET.match(secret):
         raise SettingsError(
             "WEBHOOK_SECRET mal formé : 1 à 256 caractères parmi A-Z, a-z, 0-9, _ et -."
         )
@@ -139,7 +129,7 @@ def webhook_options(settings: Settings) -> WebhookOptions:
         # The proxy forwards the public path unchanged.
         url_path=url.path.strip("/"),
         webhook_url=settings.webhook_url,
-        secret_token=settings.webhook_secret,
+        secret_token=secret,
     )
 
 
@@ -195,17 +185,9 @@ def run_webhook(settings: Settings) -> None:
     app = start(settings)
     try:
         application = build_application(settings, app.assistant)
-        # PTB answers 403 to any request without the X-Telegram-Bot-Api-Secret-Token header
-        # (or with a wrong one) before reading the update. Updates already accepted are
-        # processed on SIGTERM; Telegram redelivers those it could not deliver meanwhile.
-        application.run_webhook(
-            listen=options.listen,
-            port=options.port,
-            url_path=options.url_path,
-            webhook_url=options.webhook_url,
-            secret_token=options.secret_token,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-        )
+        # Our server, not PTB's run_webhook: 403 without the X-Telegram-Bot-Api-Secret-Token
+        # header, 400 for a body that is not an update (PTB's answers 500). Updates already
+        # accepted are processed on SIGTERM; Telegram redelivers those it could not deliver.
+        asyncio.run(serve_until_signalled(application, options, allowed_updates=ALLOWED_UPDATES))
     finally:
         app.close()

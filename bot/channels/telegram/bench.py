@@ -18,6 +18,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
+
 from bot.app import start
 from bot.channels.telegram.app import build_application, polling_session
 from bot.channels.telegram.fake_bot_api import Call, FakeBotApi
@@ -94,7 +96,8 @@ async def bench_telegram(
     async with FakeBotApi() as api:
         bench_settings = settings.model_copy(
             update={
-                "telegram_token": api.token,
+                # model_copy does not validate: the field's own type, not a str.
+                "telegram_token": SecretStr(api.token),
                 "telegram_api_url": api.base_url,
                 # A throw-away database in memory, seeded with the demo school by start().
                 "database_url": "sqlite://",

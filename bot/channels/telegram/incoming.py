@@ -81,12 +81,23 @@ def clean_text(text: str, username: str | None) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
-def incoming_of(update: Update, **fields: Any) -> Incoming:
-    """The core's view of an update: who, in which chat, and `fields` (text, press…)."""
-    user, chat = update.effective_user, update.effective_chat
-    assert user is not None and chat is not None
+def sender_id(update: Update) -> int | None:
+    """Who speaks: the person, or the chat a message was sent on behalf of (a channel posting
+    in a group has no `from`; an anonymous admin's `from` is a placeholder shared by every
+    group, so the group itself speaks). None when nobody sent the update."""
+    sender = update.effective_sender
+    return sender.id if sender is not None else None
+
+
+def incoming_of(update: Update, **fields: Any) -> Incoming | None:
+    """The core's view of an update: who, in which chat, and `fields` (text, press…); None
+    for an update without sender or chat, which nobody could be answered about."""
+    sender, chat = sender_id(update), update.effective_chat
+    if sender is None or chat is None:
+        return None
     return Incoming(
-        speaker_key=f"telegram:{user.id}",
+        # Chats have negative ids, people positive ones: the keys never collide.
+        speaker_key=f"telegram:{sender}",
         private_chat=chat.type == ChatType.PRIVATE,
         # Unaddressed group messages never reach the handlers (AddressedToBot filter).
         addressed=True,
