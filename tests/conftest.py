@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,14 @@ from bot.core.assistant import Assistant
 from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store
-from tests.support import PG_URL, Clock, Conversation, postgres_unreachable, shared_kb_and_matcher
+from tests.support import (
+    PG_URL,
+    Clock,
+    Conversation,
+    need_postgres,
+    postgres_unreachable,
+    shared_kb_and_matcher,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -79,6 +87,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     reason = postgres_unreachable()
     if reason:
         pytest.skip(reason)
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    plain = PG_URL.replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a throw-away PostgreSQL schema (skipped without PostgreSQL, except in CI)."""
+    need_postgres()
     import psycopg
 
     schema = f"test_{uuid.uuid4().hex[:12]}"

@@ -173,3 +173,15 @@ def need_shared(path: Path) -> Path:
     if in_ci():
         pytest.fail(f"{why} (CI=true : shared/ doit être présent)", pytrace=False)
     pytest.skip(why)
+
+
+def need_postgres() -> None:
+    """PostgreSQL, or the test stops: skipped, saying why, on a machine without it, but
+    failed under CI, where the database service is always there and its absence means the
+    concurrency tests silently stopped measuring."""
+    why = postgres_unreachable()
+    if why is None:
+        return
+    if in_ci():
+        pytest.fail(f"{why} (CI=true : PostgreSQL doit être joignable)", pytrace=False)
+    pytest.skip(why)

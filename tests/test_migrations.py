@@ -63,7 +63,7 @@ def _legacy(skip: Collection[str] = ()) -> MetaData:
 def test_the_migrated_schema_equals_the_models(empty: Store) -> None:
     done = empty.migrate()
     assert done.before is None and done.after == schema.head()
-    assert done.applied == ["0001", "0002"]
+    assert done.applied == ["0001", "0002", "0003"]
     assert set(done.created) == {table.name for table in ALL_TABLES}
     assert _differences(empty) == []
     empty.check_schema()  # no SchemaError: this is what the code expects
@@ -144,7 +144,7 @@ def test_an_older_database_is_adopted_with_its_rows_and_its_times(empty: Store) 
     with pytest.raises(SchemaError, match="avant les migrations.*python -m bot db upgrade"):
         empty.check_schema()
     done = empty.migrate()
-    assert done.before is None and done.applied == ["0001", "0002"]
+    assert done.before is None and done.applied == ["0001", "0002", "0003"]
     assert set(done.created) == new_tables
     assert _differences(empty) == []
     # Written by a session in UTC (the server's usual TimeZone), read back the same.
@@ -170,7 +170,7 @@ def test_an_outdated_or_unknown_revision_is_refused(empty: Store) -> None:
         connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     with pytest.raises(SchemaError, match=r"pas à jour \(révision 0001.*python -m bot db upgrade"):
         empty.check_schema()
-    assert empty.migrate().applied == ["0002"]
+    assert empty.migrate().applied == ["0002", "0003"]
     empty.check_schema()
     with empty.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
@@ -197,6 +197,7 @@ def test_the_migrations_ship_with_the_package() -> None:
     assert sorted(p.name for p in (folder / "versions").glob("v*.py")) == [
         "v0001_initial_schema.py",
         "v0002_timestamps_with_time_zone.py",
+        "v0003_conversation_state_version.py",
     ]
 
 

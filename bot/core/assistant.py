@@ -12,7 +12,7 @@ from bot.core.dispatch import dispatch
 from bot.core.identity import Identities
 from bot.core.messages import APOLOGY, Incoming, Outcome, Reply
 from bot.core.services import Services
-from bot.core.session import Engine, Session
+from bot.core.session import Engine, Session, StateConflict
 from bot.core.state import ConversationState
 from bot.settings import Settings
 from intents.kb import KnowledgeBase
@@ -21,6 +21,9 @@ from intents.nlu.matcher import Matcher
 from intents.nlu.understanding import Understander, Understanding
 
 log = logging.getLogger(__name__)
+
+# Handlings of one message started again when another process wrote the speaker's state.
+ATTEMPTS = 5
 
 
 class Assistant:
@@ -58,37 +61,42 @@ class Assistant:
     def handle(self, incoming: Incoming, *, login: str | None = None) -> Outcome:
         """One message in, replies out; never raises for anything a user can send."""
         try:
-            if incoming.press is None:
-                # A typed message never carries out a change (only « Confirmer » does), so its
-                # reads and the state write share one transaction: one commit per message.
-                with self.services.transaction():
-                    outcome = self._handle(incoming, login)
-                if outcome is not None:
-                    return outcome
-                # It stood for a button (« oui », a label): a press, which may change the
-                # directory in a transaction of its own.
-            answered = self._handle(incoming, login, as_press=True)
-            assert answered is not None
-            return answered
+            for _ in range(ATTEMPTS):
+                try:
+                    # One transaction per message: the state read, what the message changes
+                    # (a confirmed change with its audit entry) and the state written back
+                    # commit together or not at all.
+                    with self.services.transaction():
+                        return self._handle(incoming, login)
+                except StateConflict:
+                    # Another process handled this speaker meanwhile: start again from its
+                    # state (a second « Confirmer » then finds the change already handled).
+                    log.info(
+                        "conversation state of %s changed meanwhile, retrying",
+                        incoming.speaker_key,
+                    )
+            log.warning(
+                "gave up on a message from %s after %d conflicts", incoming.speaker_key, ATTEMPTS
+            )
+            return Outcome([Reply(APOLOGY)])
         except Exception:  # the user must never see a traceback
             log.exception("failure while handling a message from %s", incoming.speaker_key)
             return Outcome([Reply(APOLOGY)])
 
-    def _handle(
-        self, incoming: Incoming, login: str | None, *, as_press: bool = False
-    ) -> Outcome | None:
-        """None when a typed message stands for a button and must be handled as a press."""
+    def _handle(self, incoming: Incoming, login: str | None) -> Outcome:
         key = incoming.speaker_key
         speaker = self.identities.speaker(key, login)
-        state = ConversationState.from_json(self.services.conversations.get(key))
+        data, version = self.services.conversations.load(key)
+        state = ConversationState.from_json(data)
         waiting = state.pending
         if incoming.press is None and incoming.text:
             pressed = state.typed_press(incoming.text)
             if pressed is not None:
-                if not as_press:
-                    return None
+                # It stood for a button (« oui », a label): a press.
                 incoming = replace(incoming, text=None, press=pressed)
-        session = Session(self.engine, incoming, speaker, state, self.clock(), login)
+        session = Session(
+            self.engine, incoming, speaker, state, self.clock(), login, version=version
+        )
         outcome = dispatch(session)
         ended = waiting is not None and (state.pending is None or state.pending.id != waiting.id)
         if ended and waiting is not None and waiting.message is not None:
@@ -100,19 +108,22 @@ class Assistant:
         if state.menu != menu:
             outcome.menu = menu
         state.menu = menu
-        self.services.conversations.put(key, state.to_json())
+        session.save_state()
         return outcome
 
     def delivered(self, speaker_key: str, key: str, message: str) -> None:
         """The channel sent the reply marked `key` as its message `message` (an opaque
         reference): kept with the pending change so that its buttons can be voided later."""
         try:
-            with self.services.transaction():
-                state = ConversationState.from_json(self.services.conversations.get(speaker_key))
-                if state.pending is None or state.pending.id != key:
-                    return
-                state.pending.message = message
-                self.services.conversations.put(speaker_key, state.to_json())
+            for _ in range(ATTEMPTS):
+                with self.services.transaction():
+                    data, version = self.services.conversations.load(speaker_key)
+                    state = ConversationState.from_json(data)
+                    if state.pending is None or state.pending.id != key:
+                        return
+                    state.pending.message = message
+                    if self.services.conversations.save(speaker_key, state.to_json(), version):
+                        return
         except Exception:  # the reply is already out: at worst its buttons stay shown
             log.exception("could not keep the message of %s's confirmation", speaker_key)
 

@@ -1,5 +1,6 @@
-"""« Confirmer » and « Annuler »: a pending change runs at most once, after rights are
-checked again, in one transaction with its audit entry."""
+"""« Confirmer » and « Annuler »: a pending change runs exactly once across processes (claimed
+by a conditional write of the conversation state), after rights are checked again, in one
+transaction with its audit entry."""
 
 from __future__ import annotations
 
@@ -45,9 +46,13 @@ def confirm(
             "Cette demande n'est plus en attente : elle a déjà été traitée, annulée ou "
             "remplacée. Rien de plus n'a été modifié.",
         )
-    # Forget it first and save: a second press finds nothing, so the change runs at most once.
+    # Claim it: forget it and write the state, conditioned on the version read. Of several
+    # processes pressing at once, one wins; the others' write fails (StateConflict), so they
+    # handle the press again from the fresh state, find it gone and say so above. The claim,
+    # the change and its audit entry commit together (Assistant.handle's transaction): a
+    # process dying in between leaves the change pending, never done without its entry.
     session.state.pending = None
-    session.services.conversations.put(session.incoming.speaker_key, session.state.to_json())
+    session.save_state()
     intent = pending.intent
     session.intent, session.confidence = intent, 1.0
     if session.now - pending.at > PENDING_LIFETIME:
@@ -73,7 +78,8 @@ def confirm(
         )
     turn = session.school_turn(intent, "", {}, pending.structure)
     try:
-        with session.services.transaction():
+        # Undone alone on failure: the claim and the « failed » entry still commit.
+        with session.services.savepoint():
             response = executor(turn, pending.args if args is None else args)
     except Exception:
         log.exception("change %s failed and was rolled back", intent)

@@ -61,6 +61,17 @@ class Conversations(Protocol):
         """Forget the speaker's state."""
         ...
 
+    def load(self, speaker_key: str) -> tuple[dict[str, Any], int]:
+        """The stored state and its version (0 when none is stored), for save()."""
+        ...
+
+    def save(
+        self, speaker_key: str, data: dict[str, Any], version: int, now: datetime | None = None
+    ) -> bool:
+        """Replace the state only if still at `version`, in one conditional write; False when
+        another process wrote it since it was loaded."""
+        ...
+
 
 class Services(Protocol):
     """Everything the core uses, and one transaction around a message or a change."""
@@ -87,4 +98,8 @@ class Services(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together, or nothing if an exception escapes."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Inside a transaction: undone alone if an exception escapes (re-raised)."""
         ...

@@ -37,6 +37,12 @@ def owner_tag(speaker_key: str) -> str:
     return hashlib.sha256(speaker_key.encode()).hexdigest()[:6]
 
 
+class StateConflict(Exception):
+    """Another process wrote the speaker's conversation state since this one read it: the
+    message is handled again from the fresh state (Assistant.handle), nothing of this attempt
+    being kept."""
+
+
 @dataclass
 class Engine:
     """The long-lived parts a session works with."""
@@ -64,6 +70,16 @@ class Session:
     chosen_structure: str | None = None
     # One-line notes shown before the answer (« J'abandonne la demande précédente… »).
     notices: list[str] = field(default_factory=list)
+    # The version of the stored state this session read (0: none stored), for save_state().
+    version: int = 0
+
+    def save_state(self) -> None:
+        """Write the state back, conditioned on the version read: raise StateConflict when
+        another process wrote it in between (one conditional UPDATE, never check-then-act)."""
+        key = self.incoming.speaker_key
+        if not self.services.conversations.save(key, self.state.to_json(), self.version):
+            raise StateConflict(key)
+        self.version += 1
 
     @property
     def services(self) -> Services:

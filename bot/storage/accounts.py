@@ -136,7 +136,20 @@ class AccountLinks:
                 user = session.scalars(select(UserRow).where(col(UserRow.login) == login)).first()
                 if user is None or user.deleted or user.pre_deleted:
                     raise LinkError(f"Le compte « {login} » n'est plus actif dans l'annuaire.")
-                match.used_at = moment
+                # Used up in one conditional statement, never a read then a write: of several
+                # processes redeeming the same code at once, one updates the row; the others
+                # wait for it on PostgreSQL, then find used_at set and update nothing.
+                claimed = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        update(LinkCodeRow)
+                        .where(col(LinkCodeRow.id) == match.id)
+                        .where(col(LinkCodeRow.used_at).is_(None))
+                        .values(used_at=moment)
+                    ),
+                )
+                if claimed.rowcount != 1:
+                    raise LinkError("Ce code a déjà été utilisé : demandez-en un nouveau.")
                 session.execute(
                     delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
                 )

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.storage.tables import ConversationStateRow, Sessions, table_of, to_db_time, utc_now
 
@@ -22,14 +23,56 @@ class ConversationStore:
 
     def get(self, speaker_key: str) -> dict[str, Any]:
         """The stored state, or an empty dict."""
+        return self.load(speaker_key)[0]
+
+    def load(self, speaker_key: str) -> tuple[dict[str, Any], int]:
+        """The stored state and its version (0: no state stored yet), for save()."""
         with self._store.session() as session:
-            text = session.execute(
-                select(_TABLE.c.data).where(_TABLE.c.speaker_key == speaker_key)
-            ).scalar()
-            return json.loads(text) if text is not None else {}
+            row = session.execute(
+                select(_TABLE.c.data, _TABLE.c.version).where(_TABLE.c.speaker_key == speaker_key)
+            ).first()
+            if row is None:
+                return {}, 0
+            return json.loads(row.data), row.version
+
+    def save(
+        self, speaker_key: str, data: dict[str, Any], version: int, now: datetime | None = None
+    ) -> bool:
+        """Replace the speaker's state if it is still at `version` (as load() gave it), and
+        bump the version; False, writing nothing, when another process wrote it in between.
+
+        One conditional statement, never a read then a write: on PostgreSQL a concurrent
+        writer of the same row waits for this transaction and then finds the version moved.
+        """
+        text = json.dumps(data, ensure_ascii=False)
+        moment = to_db_time(now or utc_now())
+        with self._store.session() as session:
+            if version == 0:
+                # No state yet: the first to insert wins; the other's insert hits the key.
+                try:
+                    with session.begin_nested():
+                        session.execute(
+                            insert(_TABLE).values(
+                                speaker_key=speaker_key, data=text, updated_at=moment, version=1
+                            )
+                        )
+                except IntegrityError:
+                    return False
+                return True
+            # An UPDATE statement's result is a CursorResult; Session.execute is typed as Result.
+            updated = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(_TABLE)
+                    .where(_TABLE.c.speaker_key == speaker_key)
+                    .where(_TABLE.c.version == version)
+                    .values(data=text, updated_at=moment, version=_TABLE.c.version + 1)
+                ),
+            )
+            return updated.rowcount == 1
 
     def put(self, speaker_key: str, data: dict[str, Any], now: datetime | None = None) -> None:
-        """Replace the speaker's state (must be JSON-serialisable)."""
+        """Replace the speaker's state whatever its version (must be JSON-serialisable)."""
         text = json.dumps(data, ensure_ascii=False)
         moment = to_db_time(now or utc_now())
         with self._store.session() as session:
@@ -39,12 +82,14 @@ class ConversationStore:
                 session.execute(
                     update(_TABLE)
                     .where(_TABLE.c.speaker_key == speaker_key)
-                    .values(data=text, updated_at=moment)
+                    .values(data=text, updated_at=moment, version=_TABLE.c.version + 1)
                 ),
             )
             if not updated.rowcount:
                 session.execute(
-                    insert(_TABLE).values(speaker_key=speaker_key, data=text, updated_at=moment)
+                    insert(_TABLE).values(
+                        speaker_key=speaker_key, data=text, updated_at=moment, version=1
+                    )
                 )
 
     def clear(self, speaker_key: str) -> None:

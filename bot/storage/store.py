@@ -36,6 +36,13 @@ def _enable_sqlite_foreign_keys(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+        # pysqlite begins transactions on its own, late, and a RELEASE of a first SAVEPOINT
+        # would commit: let SQLAlchemy say BEGIN itself, so savepoints nest in the transaction.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
 
 
 def in_memory_url(url: str) -> bool:
@@ -127,6 +134,18 @@ class Store:
                 raise
             finally:
                 self._local.session = None
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside transaction(): what runs here is undone alone when an exception escapes
+        (re-raised), the rest of the transaction going on; outside, a transaction of its own."""
+        active: Session | None = getattr(self._local, "session", None)
+        if active is None:
+            with self.transaction():
+                yield
+            return
+        with active.begin_nested():
+            yield
 
     def is_empty(self) -> bool:
         """True when the directory holds no structure."""

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Column, DateTime, Index, Table, Text
+from sqlalchemy import Column, DateTime, Index, Integer, Table, Text
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -211,6 +211,9 @@ class ConversationStateRow(SQLModel, table=True):
     speaker_key: str = Field(primary_key=True)
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(sa_type=_timestamp())
+    # Bumped by every write: a write conditioned on the version read (optimistic concurrency)
+    # fails when another process wrote the state in between, so nothing shown is lost.
+    version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
 def table_of(model: type[SQLModel]) -> Table:
