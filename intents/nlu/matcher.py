@@ -10,6 +10,7 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
@@ -185,42 +186,32 @@ class Matcher:
     def _fit_bayes(self, features: list[dict[str, float]]) -> None:
         """Multinomial naive Bayes: learns which words tell two close intents apart."""
         self.classes = sorted(set(self.labels))
-        totals: dict[str, float] = defaultdict(float)
-        counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        column = {label: i for i, label in enumerate(self.classes)}
+        self.bayes_index: dict[str, int] = {}
+        cells: dict[tuple[int, int], float] = defaultdict(float)
         for label, feats in zip(self.labels, features, strict=True):
             for key, value in feats.items():
-                counts[key][label] += value
-                totals[label] += value
+                row = self.bayes_index.setdefault(key, len(self.bayes_index))
+                cells[row, column[label]] += value
+        counts = np.zeros((len(self.bayes_index), len(self.classes)))
+        if cells:
+            rows, columns = zip(*cells, strict=True)
+            counts[list(rows), list(columns)] = list(cells.values())
         alpha = self.config.bayes_smoothing
-        vocabulary = len(counts)
-        self.bayes_default = {
-            label: math.log(alpha / (totals[label] + alpha * vocabulary)) for label in self.classes
-        }
-        # One row of log-probabilities per feature, in self.classes order, so that a message's
-        # scores are column sums (done in C by zip and sum).
-        self.bayes_rows: dict[str, tuple[float, ...]] = {}
-        for key, per_label in counts.items():
-            self.bayes_rows[key] = tuple(
-                math.log((per_label[label] + alpha) / (totals[label] + alpha * vocabulary))
-                if label in per_label
-                else self.bayes_default[label]
-                for label in self.classes
-            )
+        totals = counts.sum(axis=0) + alpha * len(self.bayes_index)
+        # One row of log-probabilities per feature: a message's scores are a few rows summed.
+        self.bayes_logs = np.log((counts + alpha) / totals)
 
     def _bayes_posterior(self, counts: dict[str, float]) -> dict[str, float]:
         """P(intent | words), classes equally likely a priori."""
-        rows = []
-        for key, value in counts.items():
-            row = self.bayes_rows.get(key)
-            if row is not None:
-                rows.append(row if value == 1.0 else tuple(x * value for x in row))
-        if not rows:
+        found = [(self.bayes_index[k], v) for k, v in counts.items() if k in self.bayes_index]
+        if not found:
             return {}
-        logs = list(map(sum, zip(*rows, strict=True)))
-        peak = max(logs)
-        exp = [math.exp(value - peak) for value in logs]
-        total = sum(exp)
-        return {label: value / total for label, value in zip(self.classes, exp, strict=True)}
+        rows, weights = zip(*found, strict=True)
+        logs = np.asarray(weights) @ self.bayes_logs[list(rows)]
+        exp = np.exp(logs - logs.max())
+        exp /= exp.sum()
+        return dict(zip(self.classes, exp.tolist(), strict=True))
 
     def _weigh(self, counts: dict[str, float]) -> dict[str, float]:
         weighted = {
