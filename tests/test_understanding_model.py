@@ -241,3 +241,21 @@ def test_knowledge_check_refuses_a_phrasing_that_copies_an_evaluation_line(
         1:
     ]
     assert near_copies(cleaned, held) == []
+
+
+def test_a_cached_fit_reads_exactly_like_a_new_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from intents.nlu.matcher import Matcher
+
+    kb, _ = shared_kb_and_matcher()
+    fresh = Matcher(kb, cache_dir=tmp_path)
+    (cached_file,) = tmp_path.glob("nearest-*.pickle")
+    cached = Matcher(kb, cache_dir=tmp_path)
+    for text in ("bloque les parents", "jai perdu mon mdp educonect", "menu cantine"):
+        assert cached.analyse(text) == fresh.analyse(text)
+    cached_file.write_bytes(b"damaged")
+    with caplog.at_level(logging.WARNING):
+        again = Matcher(kb, cache_dir=tmp_path)
+    assert "fitting again" in caplog.text
+    assert again.analyse("bloque les parents") == fresh.analyse("bloque les parents")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ class Lexicon:
     # Services the document does not cover: a message naming one is out of scope unless the
     # intent's own answer speaks of it.
     services: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # A hash of the data it was read from: what a model built with it depends on.
+    fingerprint: str = ""
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Lexicon:
@@ -83,6 +87,9 @@ class Lexicon:
             anchors=frozenset(fold(str(a)) for a in data.get("anchors", [])),
             concepts=_patterns(data.get("concepts", {})),
             services=_patterns(data.get("uncovered_services", {})),
+            fingerprint=hashlib.sha256(
+                json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
+            ).hexdigest()[:16],
         )
 
     def concepts_in(self, text: str) -> list[str]:
