@@ -139,6 +139,11 @@ def test_a_director_gets_no_action_for_another_service(talk, text: str) -> None:
         ("bloque les comptes pronote des parents", OUT_OF_SCOPE),
         ("bloque les comptes des parents", "action.block"),
         ("j'ai oublié mon mot de passe educonnect", "educonnect.forgot_credentials"),
+        # The activation answer speaks of FranceConnect through impots.gouv and ameli.
+        (
+            "j'ai pas de compte impots ni ameli, je peux quand meme activer mon compte ?",
+            "educonnect.activate",
+        ),
     ],
 )
 def test_a_service_named_decides_only_with_no_domain_word(text: str, intent: str) -> None:
