@@ -188,13 +188,13 @@ class Matcher:
             for key in feats:
                 frequency[key] += 1
         self.idf = {k: math.log((1 + documents) / (1 + df)) + 1.0 for k, df in frequency.items()}
-        self.vectors = [self._weigh(f) for f in features]
+        vectors = [self._weigh(f) for f in features]
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for index, vector in enumerate(self.vectors):
+        for index, vector in enumerate(vectors):
             for key, weight in vector.items():
                 self.postings[key].append((index, weight))
         centroids: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for label, vector in zip(self.labels, self.vectors, strict=True):
+        for label, vector in zip(self.labels, vectors, strict=True):
             for key, weight in vector.items():
                 centroids[label][key] += weight
         self.centroid_postings: dict[str, list[tuple[str, float]]] = defaultdict(list)

@@ -119,20 +119,23 @@ class TelegramAdapter:
         message = update.effective_message
         assert message is not None and message.text is not None
         text = clean_text(message.text, context.bot.username)
-        incoming = incoming_of(update, text=text)
-        if incoming is None:
-            return _nobody(update)
-        outcome = self._ask(incoming)
-        await self._deliver(
-            context, update, incoming, outcome, _Destination.of(message, quote=True)
-        )
+        await self._answer(update, context, message, incoming_of(update, text=text))
 
     async def on_unsupported(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Tell the core about a photo, sticker, edit…: it answers that it reads text."""
         message = update.effective_message
         assert message is not None
         kind = "edited_message" if update.edited_message else attachment_kind(message)
-        incoming = incoming_of(update, unsupported=kind)
+        await self._answer(update, context, message, incoming_of(update, unsupported=kind))
+
+    async def _answer(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        message: Message,
+        incoming: Incoming | None,
+    ) -> None:
+        """The core's answer to a message, as a reply quoting it; nobody to answer: logged."""
         if incoming is None:
             return _nobody(update)
         outcome = self._ask(incoming)
