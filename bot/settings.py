@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,24 @@ class Settings(BaseSettings):
     # Answers below this confidence are treated as out of scope.
     confidence_floor: float | None = None
     log_level: str = "INFO"
+    # `text` for a console, `json` in production: one JSON object per line (bot.logs).
+    log_format: Literal["text", "json"] = "text"
+    # Worker threads running the synchronous core off the event loop, per instance: at most
+    # this many database connections busy with messages at once (SQLite: always one).
+    core_workers: int = Field(default=8, ge=1, le=64)
+    # Seconds between two looks for due scheduled jobs (bot/channels/telegram/ticker.py).
+    job_tick_seconds: float = Field(default=10, gt=0, le=3600)
+    # Personal data (README « Données personnelles »): idle conversation states, failed
+    # link attempts and spent link codes are purged after RETENTION_DAYS; the audit log of
+    # director actions is kept longer, to trace changes to the directory (bot.storage.retention).
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Whom /privacy names for questions about personal data. The school document gives no
+    # address for the académie's DPD, so the default invents none.
+    privacy_contact: str = (
+        "le délégué à la protection des données (DPD) de l'académie ; votre eRun de "
+        "circonscription vous dit comment le joindre"
+    )
     # Where the trained intent classifier is kept between starts (keyed by the knowledge).
     model_cache_dir: Path = Field(
         default_factory=lambda: (

@@ -74,8 +74,6 @@ class User:
     home_structure: str | None
     classes: tuple[str, ...]
     functions: tuple[str, ...]
-    children: tuple[str, ...]
-    birth_date: str | None
     deleted: str | None
     pre_deleted: str | None
     # Blocked one by one, not with its profile: the ENT lifts it too when the profile is

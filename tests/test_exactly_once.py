@@ -154,6 +154,29 @@ def test_one_link_code_redeemed_at_once_links_once(pool: Pool) -> None:
         assert sum(CODE_USED in a for a in answers) == WORKERS - 1, f"trial {trial}: {answers}"
 
 
+# -- one update delivered to several processes at once --------------------------------------
+
+
+def test_one_update_delivered_to_several_instances_is_answered_once(pool: Pool) -> None:
+    """Telegram retries a webhook whose 200 was lost, possibly to another instance: the same
+    update_id handled by every process at once gets one answer and one change."""
+    for trial in range(TRIALS):
+        pool.fresh_school()
+        key = f"test:{DIRECTOR}:redelivered:{trial}:{os.getpid()}"
+        director = Conversation(pool.assistant, DIRECTOR, key=key)
+        director.say("bloque les parents")
+        since = pool.last_entry()
+        press = {"press": director.button_id("Confirmer"), "update_id": 7000 + trial}
+        answers = pool.at_once([(key, DIRECTOR, press)] * WORKERS)  # type: ignore[list-item]
+        assert sum(bool(a) for a in answers) == 1, f"trial {trial}: {answers}"
+        assert any("C'est fait" in a for a in answers), answers
+        assert pool.outcomes("action.block", since) == ["done"]
+        # Delivered once more, later: still nothing more.
+        again = pool.at_once([(key, DIRECTOR, press)] * WORKERS)  # type: ignore[list-item]
+        assert again == [""] * WORKERS
+        assert pool.outcomes("action.block", since) == ["done"]
+
+
 # -- one speaker's state written by several processes at once --------------------------------
 
 

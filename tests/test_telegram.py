@@ -172,6 +172,9 @@ async def test_director_links_blocks_parents_and_confirms(bot: Bot) -> None:
     assert "reply_markup" not in bot.api.messages[(director["id"], edit.params["message_id"])]
     assert "bloqu" in edit.params["text"]
     assert all(_relatives_blocked(bot.store))
+    # Then, in a message of its own, the offer of a reminder to unblock them.
+    offer = await bot.api.wait_call("sendMessage", after=mark)
+    assert "rappel pour les débloquer" in offer.params["text"]
     # A second press on the edited message finds no button to press.
     with pytest.raises(LookupError):
         bot.api.press(director, proposal.result, "Confirmer")

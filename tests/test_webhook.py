@@ -1,4 +1,5 @@
-"""Webhook mode: our webhook server (secret, then body checked) in front of the real PTB stack."""
+"""Webhook mode: our web server (bot.web: secret, then body checked) in front of the real PTB
+stack."""
 
 from __future__ import annotations
 
@@ -6,25 +7,21 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from telegram.ext import Application
 
-from bot.channels.telegram.app import ALLOWED_UPDATES, build_application, webhook_options
+from bot.channels.telegram.app import ALLOWED_UPDATES, webhook_options
 from bot.channels.telegram.fake_bot_api import FAKE_TOKEN, FakeBotApi
-from bot.channels.telegram.webhook import SECRET_HEADER, webhook_session
+from bot.channels.telegram.webhook import SECRET_HEADER
 from bot.core.assistant import Assistant
 from bot.core.messages import APOLOGY
 from bot.settings import SettingsError, load_settings
 from bot.storage.store import Store
-from tests.telegram_support import bot_settings, running_cli, start_cli, stop_with_sigterm
-
-SECRET = "s3cret-Token_for-tests"
-PUBLIC_URL = "https://assistant.example.org/telegram"
+from tests.telegram_support import running_cli, start_cli, stop_with_sigterm
+from tests.web_support import PUBLIC_URL, SECRET, Webhook, serving_webhook
 
 
 def _free_port() -> int:
@@ -33,28 +30,10 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@dataclass
-class Webhook:
-    api: FakeBotApi
-    app: Application
-    url: str
-
-    async def post(self, client: httpx.AsyncClient, update: dict[str, Any], **headers: str) -> int:
-        response = await client.post(self.url, json=update, headers=headers)
-        return response.status_code
-
-
 @pytest_asyncio.fixture
 async def webhook(store: Store, assistant: Assistant) -> AsyncIterator[Webhook]:
-    async with FakeBotApi() as api:
-        settings = bot_settings(
-            api, webhook_url=PUBLIC_URL, webhook_secret=SECRET, port=_free_port()
-        )
-        # The test stays on loopback; production listens on every interface.
-        options = replace(webhook_options(settings), listen="127.0.0.1")
-        application = build_application(settings, assistant)
-        async with webhook_session(application, options, allowed_updates=ALLOWED_UPDATES):
-            yield Webhook(api, application, f"http://127.0.0.1:{options.port}/telegram")
+    async with serving_webhook(assistant, store.engine) as running:
+        yield running
 
 
 @pytest.mark.asyncio
@@ -200,7 +179,7 @@ async def test_webhook_command_without_secret_exits_with_one_french_line(tmp_pat
 
 
 async def _post_when_listening(url: str, update: dict[str, Any], headers: dict[str, str]) -> int:
-    # PTB registers the webhook before its server listens: retry until it accepts.
+    # setWebhook is called once the server listens; retried anyway, should a start be slow.
     async with httpx.AsyncClient() as client:
         async with asyncio.timeout(30):
             while True:

@@ -13,6 +13,7 @@ from bot.cli.errors import fail
 
 if TYPE_CHECKING:
     from bot.app import HasDatabaseUrl
+    from bot.settings import Settings
 
 # SQL is imported by each command when it runs: `python -m bot classify` never needs it.
 
@@ -159,6 +160,37 @@ def accounts_revoke(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
     return 0
 
 
+def accounts_export(args: argparse.Namespace, settings: HasDatabaseUrl) -> int:
+    """`accounts export LOGIN`: everything stored about that account, as JSON."""
+    from bot.app import open_store
+    from bot.storage.personal_data import account_export
+
+    store = open_store(settings, seed_demo=False)
+    try:
+        export = account_export(store, args.login)
+    finally:
+        store.dispose()
+    if export is None:
+        return fail(f"Aucun compte « {args.login} » dans l'annuaire.")
+    print(json.dumps(export, ensure_ascii=False, indent=1))
+    return 0
+
+
+def purge(args: argparse.Namespace, settings: Settings) -> int:
+    """`purge`: delete what is older than RETENTION_DAYS (AUDIT_RETENTION_DAYS for the
+    audit log) and print the counts; for cron or a one-off run."""
+    from bot.app import open_store
+    from bot.storage.retention import purge as purge_now
+
+    store = open_store(settings, seed_demo=False)
+    try:
+        done = purge_now(store, settings.retention_days, settings.audit_retention_days)
+    finally:
+        store.dispose()
+    print(done.line())
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register directory, db, audit and accounts on the main parser's sub-parsers."""
     directory = subparsers.add_parser("directory", help="importer / exporter l'annuaire")
@@ -198,3 +230,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     revoke = accounts_commands.add_parser("revoke", help="délier un compte")
     revoke.add_argument("login", metavar="LOGIN")
     revoke.set_defaults(func=accounts_revoke)
+    export = accounts_commands.add_parser(
+        "export", help="tout ce qui est gardé sur un compte, en JSON (demande d'accès RGPD)"
+    )
+    export.add_argument("login", metavar="LOGIN")
+    export.set_defaults(func=accounts_export)
+
+    subparsers.add_parser(
+        "purge",
+        help="supprimer ce qui dépasse RETENTION_DAYS (AUDIT_RETENTION_DAYS pour l'audit)",
+    ).set_defaults(func=purge)

@@ -20,7 +20,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     webhook.set_defaults(func=webhook_command)
 
     bench = subparsers.add_parser("bench", help=bench_command.__doc__)
-    bench.add_argument("target", choices=["telegram"], help="ce qui est mesuré")
+    bench.add_argument(
+        "target",
+        choices=["telegram", "load"],
+        help="telegram : une instance, de bout en bout ; load : plusieurs instances webhook "
+        "sur PostgreSQL, avec contrôles de pertes et de doublons",
+    )
     bench.add_argument("-n", type=int, default=2000, help="nombre de messages mesurés")
     bench.add_argument(
         "--concurrency", type=int, default=4, help="messages en cours à tout instant"
@@ -29,6 +34,31 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--rate-limiter",
         action="store_true",
         help="garder AIORateLimiter (plafonne à 30 messages/s, la limite de Telegram)",
+    )
+    bench.add_argument(
+        "--db-delay-ms",
+        type=float,
+        default=0.0,
+        help="millisecondes ajoutées à chaque aller-retour avec la base (base lente ou lointaine)",
+    )
+    bench.add_argument(
+        "--database",
+        default=None,
+        help="URL PostgreSQL où créer un schéma jetable (telegram : SQLite en mémoire par "
+        "défaut ; load : DATABASE_URL)",
+    )
+    bench.add_argument("--users", type=int, default=500, help="load : utilisateurs simulés")
+    bench.add_argument("--instances", type=int, default=2, help="load : instances webhook")
+    bench.add_argument(
+        "--arrivals",
+        type=float,
+        default=10.0,
+        help="load : utilisateurs arrivant par seconde (100 au plus en conversation à la fois)",
+    )
+    bench.add_argument(
+        "--faults",
+        action="store_true",
+        help="load : tuer les connexions (pg_terminate_backend) et redémarrer une instance",
     )
     bench.set_defaults(func=bench_command)
 
@@ -90,7 +120,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def webhook_command(args: argparse.Namespace, settings: Settings) -> int:
-    """assistant Telegram en webhook sur $PORT, derrière un proxy (WEBHOOK_URL, WEBHOOK_SECRET)"""
+    """assistant Telegram en webhook sur $PORT derrière un proxy (WEBHOOK_URL, WEBHOOK_SECRET),
+    avec /healthz et /metrics ; arrêt propre sur SIGTERM"""
     from bot.channels.telegram.app import run_webhook
 
     _seed_demo(args, settings)
@@ -99,10 +130,42 @@ def webhook_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def bench_command(args: argparse.Namespace, settings: Settings) -> int:
     """mesure débit et latence de bout en bout contre un faux serveur Bot API local"""
+    if args.target == "load":
+        return _bench_load(args, settings)
     from bot.channels.telegram.bench import run_bench
 
     if args.n < 1 or args.concurrency < 1:
         return fail("-n et --concurrency doivent être au moins 1.")
+    if args.db_delay_ms < 0:
+        return fail("--db-delay-ms ne peut pas être négatif.")
     return run_bench(
-        settings, args.n, concurrency=args.concurrency, rate_limiter=args.rate_limiter
+        settings,
+        args.n,
+        concurrency=args.concurrency,
+        rate_limiter=args.rate_limiter,
+        db_delay_ms=args.db_delay_ms,
+        database_url=args.database or "sqlite://",
+    )
+
+
+def _bench_load(args: argparse.Namespace, settings: Settings) -> int:
+    """`bench load`: the instances need a PostgreSQL server (a throw-away schema in it)."""
+    from bot.channels.telegram.load import run_load_command
+
+    database = args.database or settings.database_url
+    if not database.startswith("postgresql"):
+        return fail(
+            "bench load a besoin de PostgreSQL : --database postgresql+psycopg://… "
+            "(ou DATABASE_URL) ; un schéma jetable y est créé puis supprimé."
+        )
+    if args.users < 2 or args.instances < 1:
+        return fail("--users doit être au moins 2 et --instances au moins 1.")
+    if not 0 < args.arrivals <= 1000:
+        return fail("--arrivals doit être entre 0 (exclu) et 1000 utilisateurs par seconde.")
+    return run_load_command(
+        database,
+        users=args.users,
+        faults=args.faults,
+        instances=args.instances,
+        arrivals=args.arrivals,
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from bot.core import jobs
 from bot.core.commands import menu_for
 from bot.core.dispatch import dispatch
 from bot.core.identity import Identities
@@ -47,7 +48,7 @@ class Assistant:
             kb, matcher, EntityReader(kb.lexicon), settings.confidence_floor
         )
         self.identities = Identities(services)
-        self.engine = Engine(services, kb, self.understander, self.identities)
+        self.engine = Engine(services, kb, self.understander, self.identities, settings)
 
     @classmethod
     def create(
@@ -75,6 +76,13 @@ class Assistant:
                         "conversation state of %s changed meanwhile, retrying",
                         incoming.speaker_key,
                     )
+                except Exception as error:
+                    # A pooled connection found dead (database restarted, connection killed):
+                    # the pool is renewed and nothing of this attempt was kept; handled again
+                    # from the stored state, a confirmation already committed is found gone.
+                    if not getattr(error, "connection_invalidated", False):
+                        raise
+                    log.warning("database connection lost, handling the message again")
             log.warning(
                 "gave up on a message from %s after %d conflicts", incoming.speaker_key, ATTEMPTS
             )
@@ -85,19 +93,26 @@ class Assistant:
 
     def _handle(self, incoming: Incoming, login: str | None) -> Outcome:
         key = incoming.speaker_key
-        speaker = self.identities.speaker(key, login)
-        data, version = self.services.conversations.load(key)
+        # The state and the speaker's link in one round trip.
+        data, version, linked = self.services.conversations.load_with_link(key)
+        speaker = self.identities.linked(key, login, linked)
         state = ConversationState.from_json(data)
+        if incoming.update_id is not None and not state.first_delivery(incoming.update_id):
+            log.info("update %s delivered again: answered already", incoming.update_id)
+            return Outcome([])
         waiting = state.pending
         if incoming.press is None and incoming.text:
             pressed = state.typed_press(incoming.text)
             if pressed is not None:
                 # It stood for a button (« oui », a label): a press.
                 incoming = replace(incoming, text=None, press=pressed)
+        now = self.clock()
         session = Session(
-            self.engine, incoming, speaker, state, self.clock(), login, version=version
+            self.engine, incoming, speaker, state, now, login, version=version, stored=data
         )
         outcome = dispatch(session)
+        if outcome.action is None:
+            outcome.action = session.ended
         ended = waiting is not None and (state.pending is None or state.pending.id != waiting.id)
         if ended and waiting is not None and waiting.message is not None:
             # Confirmed, cancelled, expired or replaced: its buttons would only answer
@@ -108,7 +123,7 @@ class Assistant:
         if state.menu != menu:
             outcome.menu = menu
         state.menu = menu
-        session.save_state()
+        session.save_state(last=True)
         return outcome
 
     def delivered(self, speaker_key: str, key: str, message: str) -> None:
@@ -123,6 +138,14 @@ class Assistant:
                         return
                     state.pending.message = message
                     if self.services.conversations.save(speaker_key, state.to_json(), version):
+                        # Its expiry, stored with the reference: the buttons go even if
+                        # nobody writes again (bot/core/job_runner.expire_confirmation).
+                        pending = state.pending
+                        due = pending.at + jobs.EXPIRY_DELAY
+                        payload = jobs.ExpireConfirmation(speaker_key, pending.id, message)
+                        jobs.schedule(
+                            self.services, payload, jobs.expiry_key(pending.id), due, self.clock()
+                        )
                         return
         except Exception:  # the reply is already out: at worst its buttons stay shown
             log.exception("could not keep the message of %s's confirmation", speaker_key)

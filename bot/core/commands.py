@@ -19,6 +19,9 @@ class Builtin(StrEnum):
     LINK = "connexion"
     UNLINK = "deconnexion"
     CANCEL = "annuler"
+    PRIVACY = "privacy"
+    FORGET = "oublier"
+    REMINDERS = "rappels"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("connexion", "Relier votre compte ENT avec le code de l'eRun", builtin=Builtin.LINK),
     Command("deconnexion", "Délier votre compte ENT", builtin=Builtin.UNLINK),
     Command("annuler", "Annuler la demande en cours", builtin=Builtin.CANCEL, aliases=("cancel",)),
+    Command(
+        "privacy",
+        "Vos données : ce qui est gardé, combien de temps",
+        builtin=Builtin.PRIVACY,
+        aliases=("confidentialite", "rgpd"),
+    ),
+    Command("oublier", "Effacer vos données gardées par l'assistant", builtin=Builtin.FORGET),
+    # Directors only (checked in bot/core/reminders.py): not listed in every menu.
+    Command(
+        "rappels", "Rappel du lundi : la liste de rentrée", builtin=Builtin.REMINDERS, listed=False
+    ),
     Command("bloquer", "Bloquer des comptes (ex. les parents)", "action.block"),
     Command("debloquer", "Débloquer des comptes", "action.unblock"),
     Command("rattacher", "Rattacher un enseignant à une classe", "action.attach_teacher"),

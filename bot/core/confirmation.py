@@ -8,7 +8,8 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from bot.core.messages import Outcome
+from bot.core.messages import ActionOutcome, Outcome
+from bot.core.reminders import after_done
 from bot.core.rights import Verdict, may
 from bot.core.session import Session
 from bot.core.state import CONFIRM_WORDS, PendingChange
@@ -56,11 +57,14 @@ def confirm(
     intent = pending.intent
     session.intent, session.confidence = intent, 1.0
     if session.now - pending.at > PENDING_LIFETIME:
-        _audit(session, pending, "expired", "confirmation après 10 minutes")
-        return _said(
-            session,
-            "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. Redemandez-la "
-            "si besoin.",
+        action = _audit(session, pending, ActionOutcome.EXPIRED, "confirmation après 10 minutes")
+        return _ended(
+            _said(
+                session,
+                "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. "
+                "Redemandez-la si besoin.",
+            ),
+            action,
         )
     # Rights are checked again at execution: a link may have been revoked meanwhile.
     session.speaker = session.engine.identities.speaker(
@@ -71,10 +75,16 @@ def confirm(
     permission = spec.permission if spec else Permission.CHANGE_SCHOOL
     verdict = may(session.speaker, permission, pending.structure, session.incoming.private_chat)
     if spec is None or executor is None or verdict != Verdict.ALLOWED:
-        _audit(session, pending, "refused", "droits insuffisants à l'exécution")
-        return _said(
-            session,
-            "Vous n'avez plus les droits pour faire cette modification : rien n'a été modifié.",
+        action = _audit(
+            session, pending, ActionOutcome.REFUSED, "droits insuffisants à l'exécution"
+        )
+        return _ended(
+            _said(
+                session,
+                "Vous n'avez plus les droits pour faire cette modification : rien n'a été "
+                "modifié.",
+            ),
+            action,
         )
     turn = session.school_turn(intent, "", {}, pending.structure)
     try:
@@ -83,19 +93,25 @@ def confirm(
             response = executor(turn, pending.args if args is None else args)
     except Exception:
         log.exception("change %s failed and was rolled back", intent)
-        _audit(session, pending, "failed", "erreur technique, annulé")
-        return _said(
-            session,
-            "La modification a échoué à cause d'un problème technique : rien n'a été modifié. "
-            "Réessayez plus tard ou contactez votre eRun.",
+        action = _audit(session, pending, ActionOutcome.FAILED, "erreur technique, annulé")
+        return _ended(
+            _said(
+                session,
+                "La modification a échoué à cause d'un problème technique : rien n'a été "
+                "modifié. Réessayez plus tard ou contactez votre eRun.",
+            ),
+            action,
         )
     session.engine.understander.forget_roster()
     targets = response.targets or pending.targets
     if response.refusal:
-        _audit(session, pending, "refused", response.refusal, targets)
+        action = _audit(session, pending, ActionOutcome.REFUSED, response.refusal, targets)
     else:
-        _audit(session, pending, "done", response.says[0].text if response.says else "", targets)
-    return session.outcome(response, edits=True)
+        said = response.says[0].text if response.says else ""
+        action = _audit(session, pending, ActionOutcome.DONE, said, targets)
+        # The reminder offered after a block, the next day's GAR check: in this transaction.
+        after_done(session, intent, pending.structure, response)
+    return _ended(session.outcome(response, edits=True), action)
 
 
 def cancel(session: Session, pending_id: str) -> Outcome:
@@ -105,7 +121,7 @@ def cancel(session: Session, pending_id: str) -> Outcome:
     if pending is None or pending.id != pending_id:
         return _said(session, "Cette demande n'est plus en attente.")
     withdraw(session, pending)
-    return _said(session, "C'est annulé : rien n'a été modifié.")
+    return _ended(_said(session, "C'est annulé : rien n'a été modifié."), ActionOutcome.CANCELLED)
 
 
 def expire_stale(session: Session) -> None:
@@ -124,7 +140,7 @@ def expire_stale(session: Session) -> None:
     if isinstance(payload, ConfirmChange | CancelChange) and payload.pending_id == pending.id:
         return
     session.state.pending = None
-    _audit(session, pending, "expired", "non confirmée dans les 10 minutes")
+    _audit(session, pending, ActionOutcome.EXPIRED, "non confirmée dans les 10 minutes")
     session.notices.append(
         f"La demande en attente a expiré sans confirmation : "
         f"{lowered(session.kb.title(pending.intent))}. Rien n'a été modifié."
@@ -154,16 +170,32 @@ def which_option(session: Session, text: str) -> Outcome | None:
 def withdraw(session: Session, pending: PendingChange) -> None:
     """The user gave up the pending change: forget it, and say so in the audit."""
     session.state.pending = None
-    _audit(session, pending, "cancelled", "annulé par l'utilisateur")
+    _audit(session, pending, ActionOutcome.CANCELLED, "annulé par l'utilisateur")
 
 
 def _audit(
     session: Session,
     pending: PendingChange,
-    outcome: str,
+    outcome: ActionOutcome,
     detail: str,
     targets: list[str] | None = None,
-) -> None:
+) -> ActionOutcome:
+    """Write the pending change's audit entry; its outcome, for the Outcome (_ended; the
+    paths that end a change without answering for it, such as a later message expiring it,
+    are marked by Assistant.handle from the session)."""
+    session.ended = outcome
     session.audit(
-        pending.intent, targets or pending.targets, outcome, detail, structure=pending.structure
+        pending.intent,
+        targets or pending.targets,
+        outcome.value,
+        detail,
+        structure=pending.structure,
     )
+    return outcome
+
+
+def _ended(outcome: Outcome, action: ActionOutcome) -> Outcome:
+    """The answer to a message that ended a pending change, marked with how it ended (the
+    channel counts it: /metrics)."""
+    outcome.action = action
+    return outcome

@@ -7,6 +7,7 @@ from bot.core.confirmation import expire_stale, which_option
 from bot.core.forms import continue_form, press
 from bot.core.messages import Outcome
 from bot.core.pipeline import understood
+from bot.core.reminders import typed as typed_reminder
 from bot.core.session import Session
 from bot.core.slash import command
 
@@ -42,6 +43,9 @@ def dispatch(session: Session) -> Outcome:
     ambiguous = which_option(session, text)
     if ambiguous is not None:
         return ambiguous
+    reminder = typed_reminder(session, text)
+    if reminder is not None:
+        return reminder
     if session.state.form is not None:
         answered = continue_form(session, session.state.form, text)
         if answered is not None:

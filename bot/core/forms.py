@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from bot.core import privacy, reminders
 from bot.core.confirmation import cancel, confirm, lowered
 from bot.core.messages import Outcome
 from bot.core.pipeline import run_intent
@@ -134,6 +135,10 @@ def press(session: Session, button_id: str) -> Outcome:
             slots = dict(form.slots)
             slots[slot] = SlotReading(value=value)
             return run_intent(session, form.intent, "", slots)
+        case RunIntent(intent, slots, structure) if intent in privacy.BUTTONS:
+            return privacy.pressed(session, intent)
+        case RunIntent(intent, slots, structure) if intent in reminders.BUTTONS:
+            return reminders.pressed(session, slots, structure)
         case RunIntent(intent, slots, structure):
             if structure in session.speaker.structures:
                 session.chosen_structure = structure

@@ -33,7 +33,18 @@ class Identities:
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = (now, speaker)
+        if speaker.login is not None:
+            # Also the account of that login, as linked() asks for it.
+            self._cache[(speaker_key, speaker.login)] = (now, speaker)
         return speaker
+
+    def linked(self, speaker_key: str, login: str | None, linked: str | None) -> Speaker:
+        """The speaker, the link being already read (with the conversation state): the login a
+        trusted transport asserts, else the linked one; its account is reused a few seconds."""
+        login = login or linked
+        if login is None:
+            return Speaker(key=speaker_key)
+        return self.speaker(speaker_key, login)
 
     def forget(self, speaker_key: str) -> None:
         """Drop cached identities of this speaker (after /connexion, /deconnexion)."""

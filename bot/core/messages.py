@@ -33,6 +33,9 @@ class Incoming:
     # Set for what the assistant cannot read (photo, voice, sticker, document, location,
     # edited message…): the core answers politely that it reads text.
     unsupported: str | None = None
+    # The transport's id of the update (Telegram's update_id): one delivered twice is
+    # answered once (ConversationState.first_delivery).
+    update_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,16 @@ class Reply:
     key: str | None = None
 
 
+class ActionOutcome(StrEnum):
+    """How a pending change ended, as written in its audit entry (and counted in /metrics)."""
+
+    DONE = "done"
+    REFUSED = "refused"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
 @dataclass
 class Outcome:
     """What the core answers to one incoming message."""
@@ -67,3 +80,6 @@ class Outcome:
     # The channel's references (given to `Assistant.delivered`) of earlier messages whose
     # buttons no longer do anything (confirmation expired, replaced, answered): take them away.
     void_buttons: list[str] = field(default_factory=list)
+    # Set when this message ended a pending change (confirmed, refused, failed, expired,
+    # cancelled): what its audit entry says.
+    action: ActionOutcome | None = None

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from intents.domain import Directory
+
+if TYPE_CHECKING:  # the core's protocols import no SQL (`classify` starts without it)
+    from bot.storage.accounts import SpeakerErased
+    from bot.storage.jobs import JobStore
+    from bot.storage.retention import Purged
 
 
 class Accounts(Protocol):
@@ -22,6 +27,10 @@ class Accounts(Protocol):
 
     def unlink(self, speaker_key: str) -> bool:
         """Forget the speaker's link; False when there was none."""
+        ...
+
+    def erase_speaker(self, speaker_key: str) -> SpeakerErased:
+        """Delete the speaker's link and failed link attempts (/oublier)."""
         ...
 
 
@@ -45,6 +54,10 @@ class AuditTrail(Protocol):
         """For each target of that action done in that school, when it was last done."""
         ...
 
+    def pseudonymise(self, who: str, pseudonym: str) -> int:
+        """Replace `who` by `pseudonym` in the entries it wrote; returns how many."""
+        ...
+
 
 class Conversations(Protocol):
     """Each speaker's conversation state, as JSON-ready data (see bot.core.state)."""
@@ -61,8 +74,17 @@ class Conversations(Protocol):
         """Forget the speaker's state."""
         ...
 
+    def erase(self, speaker_key: str, version: int) -> bool:
+        """Delete the state only if still at `version`, in one conditional write; False when
+        another process wrote it since it was loaded."""
+        ...
+
     def load(self, speaker_key: str) -> tuple[dict[str, Any], int]:
         """The stored state and its version (0 when none is stored), for save()."""
+        ...
+
+    def load_with_link(self, speaker_key: str) -> tuple[dict[str, Any], int, str | None]:
+        """load(), and the login the speaker is linked to (None if none), in one read."""
         ...
 
     def save(
@@ -96,10 +118,24 @@ class Services(Protocol):
         """Per-speaker conversation state."""
         ...
 
+    @property
+    def jobs(self) -> JobStore:
+        """Scheduled jobs (bot/core/jobs.py) and the weekly reminder's opt-ins."""
+        ...
+
+    def purge(self, retention_days: int, audit_retention_days: int, now: datetime) -> Purged:
+        """Delete what is older than the retention periods (README « Données personnelles »)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together, or nothing if an exception escapes."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:
         """Inside a transaction: undone alone if an exception escapes (re-raised)."""
+        ...
+
+    def last_write(self) -> AbstractContextManager[bool]:
+        """Around a transaction's last write: True when nothing was written before it (it
+        then runs alone, atomic by itself, and may as well be skipped if it changes nothing)."""
         ...

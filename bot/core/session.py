@@ -6,12 +6,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.core.identity import Identities
 from bot.core.markup import checked
-from bot.core.messages import Button, Incoming, Outcome, Reply
+from bot.core.messages import ActionOutcome, Button, Incoming, Outcome, Reply
 from bot.core.services import Services
 from bot.core.state import ConversationState, StoredButton
+from bot.settings import Settings
 from intents.domain import Speaker, Structure
 from intents.kb import KnowledgeBase, html_to_text
 from intents.nlu.normalize import fold
@@ -51,6 +53,8 @@ class Engine:
     kb: KnowledgeBase
     understander: Understander
     identities: Identities
+    # Read by the texts that quote a setting (/privacy: retention periods, whom to ask).
+    settings: Settings
 
 
 @dataclass
@@ -72,14 +76,48 @@ class Session:
     notices: list[str] = field(default_factory=list)
     # The version of the stored state this session read (0: none stored), for save_state().
     version: int = 0
+    # The state as stored (read, or last written by this session): an unchanged state is
+    # not written again when nothing requires it (save_state(last=True)).
+    stored: dict[str, Any] = field(default_factory=dict)
+    # True once this session wrote the state: its row stays locked until the commit.
+    wrote: bool = False
+    # Set by /oublier (bot/core/privacy.py): the stored state is deleted, not written back.
+    forgotten: bool = False
+    # How a pending change ended during this message (confirmed, expired, cancelled…), for
+    # Outcome.action: the channel counts it (/metrics).
+    ended: ActionOutcome | None = None
 
-    def save_state(self) -> None:
+    def save_state(self, *, last: bool = False) -> None:
         """Write the state back, conditioned on the version read: raise StateConflict when
-        another process wrote it in between (one conditional UPDATE, never check-then-act)."""
+        another process wrote it in between (one conditional UPDATE, never check-then-act).
+
+        `last`: the message's final write. An unchanged state is then not written at all
+        when the message wrote nothing else (it only read: nothing to keep in order with a
+        concurrent message), or when this session already wrote it (its row is locked until
+        the commit: nobody can have moved it since)."""
         key = self.incoming.speaker_key
-        if not self.services.conversations.save(key, self.state.to_json(), self.version):
+        conversations = self.services.conversations
+        if self.forgotten:
+            if not conversations.erase(key, self.version):
+                raise StateConflict(key)
+            self.version = 0
+            return
+        data = self.state.to_json()
+        if not last:
+            self._write(data)
+            return
+        with self.services.last_write() as alone:
+            if data == self.stored and (alone or self.wrote):
+                return
+            self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        key = self.incoming.speaker_key
+        if not self.services.conversations.save(key, data, self.version):
             raise StateConflict(key)
         self.version += 1
+        self.stored = data
+        self.wrote = True
 
     @property
     def services(self) -> Services:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core import privacy, reminders
 from bot.core.commands import Builtin, command_named
 from bot.core.confirmation import withdraw
 from bot.core.messages import Outcome
@@ -43,6 +44,12 @@ def command(session: Session, text: str) -> Outcome:
         return unlink(session)
     if found.builtin == Builtin.CANCEL:
         return cancel_all(session)
+    if found.builtin == Builtin.PRIVACY:
+        return privacy.show(session)
+    if found.builtin == Builtin.FORGET:
+        return privacy.ask_to_forget(session)
+    if found.builtin == Builtin.REMINDERS:
+        return reminders.weekly(session, rest)
     assert found.intent is not None
     slots = {}
     info = session.kb.intents.get(found.intent)
@@ -62,8 +69,8 @@ def start(session: Session, payload: str) -> Outcome:
     intent = DEEP_LINK_ALIASES.get(key) or key.replace("-", "_").replace("_", ".", 1)
     entry = session.kb.entries.get(intent)
     if entry is not None and entry.answer:
-        return run_intent(session, intent, "", {})
-    return run_intent(session, "dialogue.greet", "", {})
+        return privacy.with_notice(session, run_intent(session, intent, "", {}))
+    return privacy.with_notice(session, run_intent(session, "dialogue.greet", "", {}))
 
 
 def link(session: Session, code: str) -> Outcome:

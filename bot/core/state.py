@@ -56,6 +56,8 @@ CANCEL_WORDS = {
 
 # Only the most recent buttons stay valid; older ones answer "expired".
 BUTTONS_KEPT = 40
+# Far more than the updates of one speaker that can be in flight or retried at once.
+HANDLED_UPDATES_KEPT = 32
 
 
 @dataclass
@@ -135,6 +137,18 @@ class ConversationState:
     menu: Menu = Menu.PUBLIC
     # The last topic answered, for follow-ups.
     last_topic: str | None = None
+    # Telegram's ids of this speaker's latest updates handled. An update delivered again (a
+    # webhook retried after its 200 was lost, or given to two instances) is then recognised
+    # and not answered twice; it is recorded by the same conditional write as the state, so
+    # of two instances handling it at once, one fails its write and finds it handled.
+    handled_updates: list[int] = field(default_factory=list)
+
+    def first_delivery(self, update_id: int) -> bool:
+        """Record the update as handled; False when it already was."""
+        if update_id in self.handled_updates:
+            return False
+        self.handled_updates = [*self.handled_updates, update_id][-HANDLED_UPDATES_KEPT:]
+        return True
 
     def button(self, pressed: str) -> StoredButton | None:
         """The button pressed, by its opaque id, or by the label of one of the latest buttons
@@ -184,6 +198,7 @@ class ConversationState:
             "last_buttons": self.last_buttons,
             "menu": self.menu.value,
             "last_topic": self.last_topic,
+            "handled_updates": self.handled_updates,
         }
 
     @classmethod
@@ -197,6 +212,7 @@ class ConversationState:
             ("last_buttons", _read_ids),
             ("menu", Menu),
             ("last_topic", _read_optional_str),
+            ("handled_updates", _read_update_ids),
         ):
             if data.get(name) is None:
                 continue
@@ -338,6 +354,12 @@ def _read_ids(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise TypeError("expected a list")
     return [str(v) for v in value]
+
+
+def _read_update_ids(value: Any) -> list[int]:
+    if not isinstance(value, list) or not all(type(v) is int for v in value):
+        raise TypeError("expected a list of update ids")
+    return list(value)
 
 
 def _read_optional_str(value: Any) -> str | None:

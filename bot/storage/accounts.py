@@ -53,6 +53,14 @@ class LinkRow:
     linked_at: datetime
 
 
+@dataclass(frozen=True)
+class SpeakerErased:
+    """What /oublier deleted of a speaker's linking data."""
+
+    login: str | None
+    failed_attempts: int
+
+
 def normalize_code(code: str) -> str:
     """Upper-case, without the spaces and dashes people type between groups of letters."""
     return "".join(ch for ch in code.upper() if ch not in " -_\t.")
@@ -178,6 +186,27 @@ class AccountLinks:
                 ),
             )
             return bool(result.rowcount)
+
+    def erase_speaker(self, speaker_key: str) -> SpeakerErased:
+        """Delete the speaker's link and failed link attempts (/oublier), saying what was."""
+        with self._store.session() as session:
+            login = session.scalars(
+                select(col(AccountLinkRow.login)).where(
+                    col(AccountLinkRow.speaker_key) == speaker_key
+                )
+            ).first()
+            session.execute(
+                delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
+            )
+            attempts = cast(
+                CursorResult[Any],
+                session.execute(
+                    delete(FailedLinkAttemptRow).where(
+                        col(FailedLinkAttemptRow.speaker_key) == speaker_key
+                    )
+                ),
+            )
+            return SpeakerErased(login, attempts.rowcount or 0)
 
     def revoke(self, login: str, now: datetime | None = None) -> list[str]:
         """Unlink every speaker of the login and void its unused codes; returns the speakers."""

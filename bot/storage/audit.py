@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlmodel import col
 
 from bot.storage.tables import AuditEntryRow, Sessions, from_db_time, to_db_time, utc_now
@@ -135,6 +136,41 @@ class AuditLog:
             query = query.limit(limit)
         with self._store.session() as session:
             return [_entry(row) for row in reversed(list(session.scalars(query)))]
+
+    def involving(self, actors: Iterable[str], target: str) -> list[AuditEntry]:
+        """Entries written by one of `actors` or naming `target`, oldest first (access
+        requests: `accounts export`)."""
+        actors = list(actors)
+        # The targets are a JSON list: a text match narrows, the parsed list decides.
+        query = (
+            select(AuditEntryRow)
+            .where(
+                or_(
+                    col(AuditEntryRow.who).in_(actors),
+                    col(AuditEntryRow.targets).contains(f'"{target}"', autoescape=True),
+                )
+            )
+            .order_by(col(AuditEntryRow.at), col(AuditEntryRow.id))
+        )
+        with self._store.session() as session:
+            entries = [_entry(row) for row in session.scalars(query)]
+        return [e for e in entries if e.who in actors or target in e.targets]
+
+    def pseudonymise(self, who: str, pseudonym: str) -> int:
+        """Replace `who` by `pseudonym` in every entry it wrote (/oublier); returns how many.
+
+        The entries stay (traceability of the changes to the directory), the transport id
+        that wrote them goes."""
+        with self._store.session() as session:
+            done = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(AuditEntryRow)
+                    .where(col(AuditEntryRow.who) == who)
+                    .values(who=pseudonym)
+                ),
+            )
+            return done.rowcount or 0
 
     def last_done(self, structure_id: str, action: str) -> dict[str, datetime]:
         """For each target of that action done in that school, when it was last done."""

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot.storage.tables import (
-    ChildLinkRow,
     ClassMemberRow,
     GroupRow,
     IndividualBlockRow,
@@ -52,7 +51,6 @@ def user_records(session: Session, rows: list[UserRow]) -> list[User]:
     ids = [row.id for row in rows]
     structures: dict[str, list[str]] = defaultdict(list)
     classes: dict[str, list[str]] = defaultdict(list)
-    children: dict[str, list[str]] = defaultdict(list)
     alone: set[str] = set()
     for chunk in chunks(ids):
         alone.update(
@@ -74,12 +72,6 @@ def user_records(session: Session, rows: list[UserRow]) -> list[User]:
             .order_by(col(ClassMemberRow.user_id), col(ClassMemberRow.position))
         ):
             classes[user_id].append(class_id)
-        for parent_id, child_id in session.execute(
-            select(col(ChildLinkRow.parent_id), col(ChildLinkRow.child_id))
-            .where(col(ChildLinkRow.parent_id).in_(chunk))
-            .order_by(col(ChildLinkRow.parent_id), col(ChildLinkRow.position))
-        ):
-            children[parent_id].append(child_id)
     return [
         User(
             id=row.id,
@@ -94,8 +86,6 @@ def user_records(session: Session, rows: list[UserRow]) -> list[User]:
             home_structure=row.home_structure,
             classes=tuple(classes[row.id]),
             functions=tuple(json.loads(row.functions)),
-            children=tuple(children[row.id]),
-            birth_date=row.birth_date,
             deleted=row.deleted,
             pre_deleted=row.pre_deleted,
             blocked_individually=row.id in alone,

@@ -14,7 +14,6 @@ from sqlmodel import SQLModel, col
 from bot.storage.school_rules import load_file, refusal, validate
 from bot.storage.store import Store
 from bot.storage.tables import (
-    ChildLinkRow,
     ClassMemberRow,
     ClassRow,
     FavoriteMemberRow,
@@ -57,7 +56,8 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
     The file is validated first and refused whole on the first broken rule. When the database
     already holds a directory, its content (structures, classes, users, groups, favourites) is
     REPLACED by the file's, in the same transaction; audit log, account links and conversation
-    states are kept.
+    states are kept. Only the fields a feature uses are stored: a pupil's `birth_date` and a
+    relative's `children` are checked, then dropped (README « Données personnelles »).
     """
     data = load_file(source) if isinstance(source, str | Path) else source
     errors = validate(data)
@@ -89,7 +89,6 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
     user_rows: list[dict] = []
     membership_rows: list[dict] = []
     class_member_rows: list[dict] = []
-    child_rows: list[dict] = []
     guessed = blocked_alone(data["users"])
     alone_rows = [
         {"user_id": user["id"]}
@@ -109,7 +108,6 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
                 "blocked": user["blocked"],
                 "home_structure": user["home_structure"],
                 "functions": json.dumps(user["functions"]),
-                "birth_date": user.get("birth_date"),
                 "deleted": user.get("deleted"),
                 "pre_deleted": user.get("pre_deleted"),
                 "position": position,
@@ -122,10 +120,6 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
         class_member_rows += [
             {"user_id": user["id"], "class_id": class_id, "position": index}
             for index, class_id in enumerate(user["classes"])
-        ]
-        child_rows += [
-            {"parent_id": user["id"], "child_id": child_id, "position": index}
-            for index, child_id in enumerate(user.get("children") or [])
         ]
     group_rows: list[dict] = []
     group_member_rows: list[dict] = []
@@ -169,7 +163,6 @@ def import_school(store: Store, source: str | Path | dict[str, Any]) -> ImportSu
             (IndividualBlockRow, alone_rows),
             (UserStructureRow, membership_rows),
             (ClassMemberRow, class_member_rows),
-            (ChildLinkRow, child_rows),
             (GroupRow, group_rows),
             (GroupMemberRow, group_member_rows),
             (FavoriteRow, favorite_rows),
@@ -210,7 +203,6 @@ def export_school(store: Store) -> dict:
         ]
         memberships = _lists(session, UserStructureRow, "user_id", "structure_id")
         class_members = _lists(session, ClassMemberRow, "user_id", "class_id")
-        children = _lists(session, ChildLinkRow, "parent_id", "child_id")
         alone = set(session.scalars(select(col(IndividualBlockRow.user_id))))
         users = []
         for user_row in session.scalars(
@@ -229,10 +221,7 @@ def export_school(store: Store) -> dict:
                 "home_structure": user_row.home_structure,
                 "classes": class_members.get(user_row.id, []),
                 "functions": json.loads(user_row.functions),
-                "birth_date": user_row.birth_date,
             }
-            if user_row.profile == "Relative" or children.get(user_row.id):
-                user["children"] = children.get(user_row.id, [])
             if user_row.deleted is not None:
                 user["deleted"] = user_row.deleted
             if user_row.pre_deleted is not None:

@@ -51,7 +51,8 @@ class UserRow(SQLModel, table=True):
     home_structure: str | None = None
     # JSON list of function codes (DIRECTOR, ERUN): at most two entries, never queried.
     functions: str = Field(default="[]", sa_column=Column(Text, nullable=False))
-    birth_date: str | None = None
+    # No birth date and no parent–child links: no feature uses them, so the import drops them
+    # (RGPD data minimisation; revision 0005 removed them).
     deleted: str | None = None
     pre_deleted: str | None = None
     position: int = 0
@@ -82,16 +83,6 @@ class ClassMemberRow(SQLModel, table=True):
     __table_args__ = (Index("ix_class_members_class", "class_id"),)
     user_id: str = Field(foreign_key="users.id", primary_key=True)
     class_id: str = Field(foreign_key="classes.id", primary_key=True)
-    position: int = 0
-
-
-class ChildLinkRow(SQLModel, table=True):
-    """A relative's link to one of their children."""
-
-    __tablename__ = "relative_children"
-    __table_args__ = (Index("ix_relative_children_child", "child_id"),)
-    parent_id: str = Field(foreign_key="users.id", primary_key=True)
-    child_id: str = Field(foreign_key="users.id", primary_key=True)
     position: int = 0
 
 
@@ -216,6 +207,38 @@ class ConversationStateRow(SQLModel, table=True):
     version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
+class ScheduledJobRow(SQLModel, table=True):
+    """A job to run later (bot/storage/jobs.py): claimed under a lease by one instance."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_status_due_at", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    # The typed payload of its kind, as JSON: written and read only by bot/core/jobs.py.
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    # Two processes scheduling the same thing insert the same key: the second insert fails.
+    dedupe_key: str = Field(unique=True)
+    # The speaker or login the job is about, so that erasing a person's data finds it.
+    owner: str = Field(index=True)
+    due_at: datetime = Field(sa_type=_timestamp())
+    status: str
+    claimed_by: str | None = None
+    claimed_until: datetime | None = Field(default=None, sa_type=_timestamp())
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_type=_timestamp())
+    finished_at: datetime | None = Field(default=None, sa_type=_timestamp())
+
+
+class WeeklyReminderRow(SQLModel, table=True):
+    """A director who opted in to the weekly checklist reminder (`/rappels`)."""
+
+    __tablename__ = "weekly_reminders"
+    speaker_key: str = Field(primary_key=True)
+    login: str = Field(index=True)
+    opted_in_at: datetime = Field(sa_type=_timestamp())
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a sqlmodel table class."""
     # sqlmodel sets __table__ on `table=True` classes at run time; its stubs do not declare it.
@@ -233,7 +256,6 @@ DIRECTORY_TABLES = [
         IndividualBlockRow,
         UserStructureRow,
         ClassMemberRow,
-        ChildLinkRow,
         GroupRow,
         GroupMemberRow,
         RemovedGroupRow,
@@ -249,6 +271,8 @@ RUNTIME_TABLES = [
         AccountLinkRow,
         FailedLinkAttemptRow,
         ConversationStateRow,
+        ScheduledJobRow,
+        WeeklyReminderRow,
     )
 ]
 ALL_TABLES = DIRECTORY_TABLES + RUNTIME_TABLES

@@ -16,8 +16,9 @@ import random
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 # Bump when the features or the file format change: old cache files are then ignored.
 MODEL_VERSION = 1
 _WORD = re.compile(r"\b\w\w+\b")
+# Words whose character n-grams are kept read (a few MB at most).
+WORD_CACHE = 50_000
 
 
 @dataclass(frozen=True)
@@ -80,24 +83,37 @@ def char_ngrams(text: str, sizes: tuple[int, int]) -> list[str]:
     return grams
 
 
-@dataclass
+# 1 + log(count) for the counts a message can have (math.log, as the loop it replaces).
+_SUBLINEAR = np.array([0.0] + [1.0 + math.log(count) for count in range(1, 256)])
+_EMPTY = np.zeros(0, dtype=np.intp)
+
+
 class _Block:
     """One kind of n-gram: its vocabulary and inverse document frequencies."""
 
-    index: dict[str, int]
-    idf: np.ndarray
-    offset: int
+    def __init__(self, index: dict[str, int], idf: np.ndarray, offset: int) -> None:
+        self.index = index
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.offset = offset
 
-    def add(self, grams: list[str], rows: list[int], weights: list[float]) -> None:
-        """Append this block's sublinear, L2-normalised TF-IDF weights of a message."""
-        counts = Counter(g for g in grams if g in self.index)
-        if not counts:
-            return
-        found = [(self.index[g], (1.0 + math.log(c))) for g, c in counts.items()]
-        values = [tf * float(self.idf[i]) for i, tf in found]
-        norm = math.sqrt(sum(v * v for v in values)) or 1.0
-        rows.extend(self.offset + i for i, _ in found)
-        weights.extend(v / norm for v in values)
+    def weigh(self, known: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """This block's rows and sublinear, L2-normalised TF-IDF weights for a message, from
+        the vocabulary indices of its n-grams in the order they occur; rows in the order of
+        their first occurrence, so that the sums below add in the same order every time."""
+        counted = Counter(known)
+        if not counted:
+            return _EMPTY, np.zeros(0)
+        rows = np.fromiter(counted.keys(), dtype=np.intp, count=len(counted))
+        counts = np.fromiter(counted.values(), dtype=np.intp, count=len(counted))
+        if counts.max() < len(_SUBLINEAR):
+            tf = _SUBLINEAR[counts]
+        else:  # a word said hundreds of times: past the table
+            tf = np.array([1.0 + math.log(c) for c in counts.tolist()])
+        values = tf * self.idf[rows]
+        # A running sum adds one after the other like Python's sum(), not pairwise like
+        # numpy's sum(): the same norm, to the last bit, as the loop this replaces.
+        norm = math.sqrt(float(np.cumsum(values * values)[-1])) or 1.0
+        return rows + self.offset, values / norm
 
 
 class LinearClassifier:
@@ -117,6 +133,8 @@ class LinearClassifier:
         words, chars = vocabularies
         self._words = _Block({g: i for i, g in enumerate(words)}, idfs[0], 0)
         self._chars = _Block({g: i for i, g in enumerate(chars)}, idfs[1], len(words))
+        # The known character n-grams of a word depend on the word alone: read once each.
+        self._word_grams: dict[str, tuple[int, ...]] = {}
         # One row of class weights per feature: a message's scores are a few rows summed.
         self._coef = np.ascontiguousarray(coef, dtype=np.float32)
         self._intercept = np.asarray(intercept, dtype=np.float64)
@@ -124,17 +142,33 @@ class LinearClassifier:
 
     def probabilities(self, normalized: str) -> dict[str, float]:
         """The probability of each class for an already normalised message."""
-        rows: list[int] = []
-        weights: list[float] = []
-        self._words.add(word_ngrams(normalized, self.config.word_ngrams), rows, weights)
-        self._chars.add(char_ngrams(normalized, self.config.char_ngrams), rows, weights)
+        index = self._words.index
+        grams = word_ngrams(normalized, self.config.word_ngrams)
+        words = [index[g] for g in grams if g in index]
+        chars = chain.from_iterable([self._char_grams(w) for w in normalized.split()])
+        word_rows, word_weights = self._words.weigh(words)
+        char_rows, char_weights = self._chars.weigh(chars)
         scores = self._intercept.copy()
-        if rows:
-            scores += np.asarray(weights, dtype=np.float32) @ self._coef[rows]
+        if len(word_rows) or len(char_rows):
+            rows = np.concatenate((word_rows, char_rows))
+            weights = np.concatenate((word_weights, char_weights)).astype(np.float32)
+            scores += weights @ self._coef[rows]
         scores -= scores.max()
         exp = np.exp(scores)
         exp /= exp.sum()
         return dict(zip(self.classes, exp.tolist(), strict=True))
+
+    def _char_grams(self, word: str) -> tuple[int, ...]:
+        """The vocabulary indices of the word's character n-grams, in the order they occur."""
+        known = self._word_grams.get(word)
+        if known is None:
+            index = self._chars.index
+            grams = char_ngrams(word, self.config.char_ngrams)
+            known = tuple(index[g] for g in grams if g in index)
+            if len(self._word_grams) >= WORD_CACHE:
+                self._word_grams.clear()  # a flood of made-up words: start afresh
+            self._word_grams[word] = known
+        return known
 
     # -- training and cache -------------------------------------------------------------
     @classmethod

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from intents.nlu.normalize import Lexicon, fold
 
@@ -58,6 +58,7 @@ class EntityReader:
             profile: {w for w in words if " " not in w}
             for profile, words in lexicon.profiles.items()
         }
+        self._recent: dict[tuple[str, ...], _Ratios] = {}
         self._profile_phrases = {
             profile: [w for w in words if " " in w] for profile, words in lexicon.profiles.items()
         }
@@ -87,19 +88,20 @@ class EntityReader:
         tokens = [t for t in fold(text).split() if t not in HONORIFICS]
         if not tokens or not people:
             return Resolution()
+        ratios = self._ratios(tokens)
         scored: list[tuple[float, User]] = []
         for person in people:
             score = _name_score(
-                tokens, fold(person.first_name).split(), fold(person.last_name).split()
+                ratios, fold(person.first_name).split(), fold(person.last_name).split()
             )
             if score:
                 scored.append((score, person))
         if not scored:
             # A first name alone (« Karim », « marie helene ») names whoever bears it.
-            scored = [(_first_name_score(tokens, fold(p.first_name).split()), p) for p in people]
+            scored = [(_first_name_score(ratios, fold(p.first_name).split()), p) for p in people]
             scored = [(score, p) for score, p in scored if score]
         if not scored:
-            return Resolution(suggestions=self._closest(tokens, people))
+            return Resolution(suggestions=self._closest(ratios, people))
         scored.sort(key=lambda pair: -pair[0])
         top = scored[0][0]
         best = [p for s, p in scored if s >= top - 1e-9]
@@ -108,15 +110,25 @@ class EntityReader:
             return Resolution(value=best[0].id, partial=partial)
         return Resolution(candidates=[p.id for p in best], partial=partial)
 
-    def _closest(self, tokens: list[str], people: list[User]) -> list[str]:
+    def _ratios(self, tokens: list[str]) -> _Ratios:
+        """The name-part scores of these words: one order reads the same words several
+        times (against the teachers, then everyone, then part by part)."""
+        key = tuple(tokens)
+        ratios = self._recent.get(key)
+        if ratios is None:
+            if len(self._recent) >= 64:
+                self._recent.clear()
+            ratios = self._recent[key] = _Ratios(tokens)
+        return ratios
+
+    def _closest(self, ratios: _Ratios, people: list[User]) -> list[str]:
         """Names near what was typed; none when nothing typed looks like a name."""
-        words = [t for t in tokens if len(t) >= 3]
-        if not words:
+        if not ratios.words:
             return []
 
         def nearness(person: User) -> float:
             parts = fold(person.full_name).split() or [""]
-            return max(fuzz.ratio(w, part) for w in words for part in parts)
+            return max(ratios.nearest(part) for part in parts)
 
         near = [(nearness(p), p) for p in people]
         near = [pair for pair in near if pair[0] >= CLOSE_NAME]
@@ -233,9 +245,44 @@ def class_mention(text: str) -> str | None:
     return None
 
 
-def _name_score(tokens: list[str], first: list[str], last: list[str]) -> float:
-    """How surely the tokens name this person: 0 when they do not."""
-    last_hits = [_best_ratio(part, tokens) for part in last]
+class _Ratios:
+    """How well the message's words match name parts, each part scored once per message
+    (parents and children share last names; made-up test names share « test »)."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.unique = list(dict.fromkeys(tokens))
+        # The words that may be a name for a suggestion.
+        self.words = [t for t in tokens if len(t) >= 3]
+        self._best: dict[str, float] = {}
+        self._nearest: dict[str, float] = {}
+
+    def best(self, part: str) -> float:
+        """The best ratio of a name part to a word of the message of about its length."""
+        score = self._best.get(part)
+        if score is None:
+            score = self._best[part] = self._score(part)
+        return score
+
+    def _score(self, part: str) -> float:
+        if len(part) <= 3:
+            return 100.0 if part in self.tokens else 0.0
+        near = [t for t in self.unique if abs(len(t) - len(part)) <= 3]
+        found = process.extractOne(part, near, scorer=fuzz.ratio, processor=None)
+        return float(found[1]) if found else 0.0
+
+    def nearest(self, part: str) -> float:
+        """The best ratio of a name part to any word that may be a name."""
+        score = self._nearest.get(part)
+        if score is None:
+            found = process.extractOne(part, self.words, scorer=fuzz.ratio, processor=None)
+            score = self._nearest[part] = float(found[1]) if found else 0.0
+        return score
+
+
+def _name_score(ratios: _Ratios, first: list[str], last: list[str]) -> float:
+    """How surely the message's words name this person: 0 when they do not."""
+    last_hits = [ratios.best(part) for part in last]
     if not last_hits or min(last_hits) < NAME_SCORE_FLOOR:
         # Hyphenated or compound last names may be typed in part (« Vasseur »), but that
         # part alone scores below any full name, and less again than a full name + first.
@@ -245,25 +292,19 @@ def _name_score(tokens: list[str], first: list[str], last: list[str]) -> float:
             return 0.0
     else:
         last_score = sum(last_hits) / (100.0 * len(last_hits))
-    first_hits = [_best_ratio(part, tokens) for part in first]
+    first_hits = [ratios.best(part) for part in first]
     first_score = 0.0
     if first_hits and min(first_hits) >= NAME_SCORE_FLOOR:
         first_score = 0.5 * sum(first_hits) / (100.0 * len(first_hits))
     return last_score + first_score
 
 
-def _first_name_score(tokens: list[str], first: list[str]) -> float:
+def _first_name_score(ratios: _Ratios, first: list[str]) -> float:
     """A first name typed alone: every part of it found (« marie helene »)."""
     if not first or any(len(part) < 3 for part in first):
         return 0.0
-    hits = [_best_ratio(part, tokens) for part in first]
+    hits = [ratios.best(part) for part in first]
     return 0.4 * sum(hits) / (100.0 * len(hits)) if min(hits) >= 90 else 0.0
-
-
-def _best_ratio(part: str, tokens: list[str]) -> float:
-    if len(part) <= 3:
-        return 100.0 if part in tokens else 0.0
-    return max((fuzz.ratio(part, t) for t in tokens if abs(len(t) - len(part)) <= 3), default=0.0)
 
 
 _LEVEL = re.compile(r"^(tps|ps|ms|gs|cp|ce1|ce2|cm1|cm2|ulis|clis)$")

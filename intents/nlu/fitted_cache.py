@@ -13,7 +13,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from intents.nlu import normalize
+from intents.nlu import normalize, postings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def path(folder: Path, labels: list[str], texts: list[str], *, settings: str, co
     """The cache file of a fit on these phrasings; `settings` says the matcher's settings and
     lexicon, `code` is the matcher's module."""
     digest = hashlib.sha256()
-    for source in (code, Path(normalize.__file__)):
+    for source in (code, Path(normalize.__file__), Path(postings.__file__)):
         digest.update(source.read_bytes())
     digest.update(settings.encode())
     for label, text in zip(labels, texts, strict=True):

@@ -19,6 +19,7 @@ from intents.nlu import fitted_cache
 from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate
 from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
 from intents.nlu.normalize import fold, stem
+from intents.nlu.postings import Postings, unit
 from intents.nlu.tuning import MatcherConfig, load_tuning
 
 HOWTO_CUE = "__howto__"
@@ -85,6 +86,9 @@ class Matcher:
             self._build(texts)
             if cache is not None:
                 fitted_cache.save(cache, self)
+        self._range_starts = np.asarray(
+            [start for _, start, _ in self.label_ranges], dtype=np.intp
+        )
         normalized = self.example_norms
         self.classifier: LinearClassifier | None = None
         if self.config.weight_classifier > 0:
@@ -189,19 +193,23 @@ class Matcher:
                 frequency[key] += 1
         self.idf = {k: math.log((1 + documents) / (1 + df)) + 1.0 for k, df in frequency.items()}
         vectors = [self._weigh(f) for f in features]
-        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for index, vector in enumerate(vectors):
             for key, weight in vector.items():
-                self.postings[key].append((index, weight))
+                postings[key].append((index, weight))
+        self.postings = Postings(postings)
         centroids: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for label, vector in zip(self.labels, vectors, strict=True):
             for key, weight in vector.items():
                 centroids[label][key] += weight
-        self.centroid_postings: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        # Centroids are rows of their own, one per intent in the order of label_ranges.
+        position = {label: k for k, (label, _, _) in enumerate(self.label_ranges)}
+        centroid_postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for label, summed in centroids.items():
-            centroid = _unit(dict(summed))
+            centroid = unit(dict(summed))
             for key, weight in centroid.items():
-                self.centroid_postings[key].append((label, weight))
+                centroid_postings[key].append((position[label], weight))
+        self.centroid_postings = Postings(centroid_postings)
         self._fit_bayes(features)
 
     def _fit_bayes(self, features: list[dict[str, float]]) -> None:
@@ -240,7 +248,7 @@ class Matcher:
             for k, v in counts.items()
             if k in self.idf
         }
-        return _unit(weighted)
+        return unit(weighted)
 
     def analyse(self, text: str, *, calibrated: bool = True) -> Analysis:
         """Rank every intent for this message (by the blend itself when not `calibrated`)."""
@@ -257,30 +265,29 @@ class Matcher:
         )
         if not vector:
             return analysis
-        # Dense accumulation: examples of one intent are contiguous (see label_ranges).
-        similarity = [0.0] * len(self.labels)
-        for key, weight in vector.items():
-            for index, other in self.postings.get(key, ()):
-                similarity[index] += weight * other
+        # Examples of one intent are contiguous (see label_ranges): the nearest phrasing of
+        # each intent is a max over its slice.
+        similarity = self.postings.scores(vector, len(self.labels))
+        nearest_all = np.maximum.reduceat(similarity, self._range_starts).tolist()
+        centroid_all = self.centroid_postings.scores(vector, len(self.label_ranges)).tolist()
         config = self.config
-        centroid_scores: dict[str, float] = defaultdict(float)
-        for key, weight in vector.items():
-            for label, other in self.centroid_postings.get(key, ()):
-                centroid_scores[label] += weight * other
         posterior = self._bayes_posterior(counts) if config.weight_bayes else {}
         # The exact blend (top-k, fuzzy) is only worth computing for the intents that can make
-        # the head of the ranking: shortlist them on cheap parts (max over a slice is C code).
+        # the head of the ranking: shortlist them on cheap parts.
         nearest_of: dict[str, float] = {}
+        centroid_scores: dict[str, float] = {}
         prelim: list[tuple[float, str, int, int]] = []
-        for label, start, end in self.label_ranges:
-            nearest = max(similarity[start:end])
+        for (label, start, end), nearest, centroid in zip(
+            self.label_ranges, nearest_all, centroid_all, strict=True
+        ):
             if nearest <= 0.0:
                 continue
             nearest_of[label] = nearest
+            centroid_scores[label] = centroid
             prelim.append(
                 (
                     (config.weight_best + config.weight_top) * nearest
-                    + config.weight_centroid * centroid_scores.get(label, 0.0)
+                    + config.weight_centroid * centroid
                     + config.weight_bayes * posterior.get(label, 0.0),
                     label,
                     start,
@@ -293,13 +300,19 @@ class Matcher:
         knn = config.knn
         per_intent: dict[str, list[float]] = {}
         pool: list[int] = []
-        score_of = similarity.__getitem__
+        value_of: dict[int, float] = {}
         for _, label, start, end in shortlist:
-            best = sorted(range(start, end), key=score_of, reverse=True)[:knn]
-            per_intent[label] = [similarity[i] for i in best]
-            pool.extend(i for i in best if similarity[i] > 0.0)
+            part = similarity[start:end]
+            # Stable, as sorted(..., reverse=True) is: ties keep the knowledge's order.
+            best = np.argsort(-part, kind="stable")[:knn].tolist()
+            top = part[best].tolist()
+            per_intent[label] = top
+            for offset, value in zip(best, top, strict=True):
+                if value > 0.0:
+                    pool.append(start + offset)
+                    value_of[start + offset] = value
         # Fuzzy similarity only on the nearest phrasings: the others cannot win anyway.
-        nearest_examples = sorted(pool, key=score_of, reverse=True)[:FUZZY_POOL]
+        nearest_examples = sorted(pool, key=value_of.__getitem__, reverse=True)[:FUZZY_POOL]
         fuzzy: dict[str, float] = {}
         for index in nearest_examples:
             label = self.labels[index]
@@ -384,10 +397,3 @@ def _trained(
         model = load_or_train(texts, labels, config, cache_dir)
         _TRAINED[key] = model
     return model
-
-
-def _unit(vector: dict[str, float]) -> dict[str, float]:
-    norm = math.sqrt(sum(v * v for v in vector.values()))
-    if not norm:
-        return {}
-    return {k: v / norm for k, v in vector.items()}

@@ -7,10 +7,16 @@ when a handler fails.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from telegram import (
     InlineKeyboardButton,
@@ -29,8 +35,13 @@ from bot.channels.telegram.html import split_html
 from bot.channels.telegram.incoming import attachment_kind, clean_text, incoming_of, sender_id
 from bot.channels.telegram.menus import apply_menu
 from bot.core.messages import APOLOGY, Button, Incoming, Outcome, Reply
+from bot.logs import log_context
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# What is told about every core call: the message, the answer, and the seconds it took.
+Observer = Callable[[Incoming, Outcome, float], None]
 
 # Buttons whose labels are all this short share a row (Confirmer | Annuler).
 SHORT_LABEL = 20
@@ -87,15 +98,53 @@ class _Destination:
         return cls(message.chat.id, thread, message.message_id if quote and in_group else None)
 
 
-class TelegramAdapter:
-    """Holds the core and the flood guard; its methods are the PTB callbacks."""
+Handler = TypeVar("Handler", bound=Callable[..., Coroutine[Any, Any, None]])
 
-    def __init__(self, assistant: Core, flood_guard: FloodGuard) -> None:
+
+def _in_log_context(handler: Handler) -> Handler:
+    """The handler with every log record it emits (and the core's, in its worker thread)
+    carrying the update id and the sender's hashed id."""
+
+    @functools.wraps(handler)
+    async def in_context(
+        self: TelegramAdapter, update: Any, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        if not isinstance(update, Update):  # a polling loop's network error: no update
+            return await handler(self, update, context)
+        with log_context(update_id=update.update_id, user_id=sender_id(update)):
+            return await handler(self, update, context)
+
+    return cast(Handler, in_context)
+
+
+class TelegramAdapter:
+    """Holds the core, the flood guard and the core's worker threads; its methods are the PTB
+    callbacks."""
+
+    def __init__(
+        self,
+        assistant: Core,
+        flood_guard: FloodGuard,
+        *,
+        workers: int = 1,
+        observer: Observer | None = None,
+    ) -> None:
         self.assistant = assistant
         self.flood_guard = flood_guard
+        self.observer = observer
+        # The core is synchronous (SQLAlchemy): on the event loop, one slow query would stall
+        # every conversation of the instance. Each call runs whole in one worker thread, where
+        # the store keeps its transaction (thread-local); `workers` bounds the database
+        # connections the core holds at once.
+        self._workers = ThreadPoolExecutor(max(1, workers), thread_name_prefix="core")
+
+    async def shutdown(self, *_: Any) -> None:
+        """Let the running core calls finish and stop the worker threads (post_shutdown)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
 
     # -- handlers ----------------------------------------------------------------------------
 
+    @_in_log_context
     async def guard_floods(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stop a user who sends too much, before any other handler runs."""
         sender = sender_id(update)
@@ -114,6 +163,7 @@ class TelegramAdapter:
                 await self._send(context, _Destination.of(message, quote=False), Reply(SLOW_DOWN))
         raise ApplicationHandlerStop
 
+    @_in_log_context
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Forward a text message or a command, verbatim, to the core."""
         message = update.effective_message
@@ -121,6 +171,7 @@ class TelegramAdapter:
         text = clean_text(message.text, context.bot.username)
         await self._answer(update, context, message, incoming_of(update, text=text))
 
+    @_in_log_context
     async def on_unsupported(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Tell the core about a photo, sticker, edit…: it answers that it reads text."""
         message = update.effective_message
@@ -138,11 +189,12 @@ class TelegramAdapter:
         """The core's answer to a message, as a reply quoting it; nobody to answer: logged."""
         if incoming is None:
             return _nobody(update)
-        outcome = self._ask(incoming)
+        outcome = await self._ask(incoming)
         await self._deliver(
             context, update, incoming, outcome, _Destination.of(message, quote=True)
         )
 
+    @_in_log_context
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Forward a button press (its opaque id) to the core; edit the pressed message."""
         query = update.callback_query
@@ -155,7 +207,7 @@ class TelegramAdapter:
         incoming = incoming_of(update, press=query.data)
         if incoming is None:
             return _nobody(update)
-        outcome = self._ask(incoming)
+        outcome = await self._ask(incoming)
         pressed = message if isinstance(message, Message) else None
         await self._deliver(
             context,
@@ -166,6 +218,7 @@ class TelegramAdapter:
             pressed=pressed,
         )
 
+    @_in_log_context
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure with its update id and apologise to the user; the bot keeps running."""
         update_id = update.update_id if isinstance(update, Update) else None
@@ -182,11 +235,22 @@ class TelegramAdapter:
 
     # -- translation ---------------------------------------------------------------------------
 
-    def _ask(self, incoming: Incoming) -> Outcome:
-        # Called on the event loop, not in a thread: the core is synchronous and takes about a
-        # millisecond, and its store (SQLAlchemy sessions, thread-local transactions) is then
-        # only ever used from one thread; other conversations' network waits still overlap.
-        return self.assistant.handle(incoming)
+    async def _in_worker(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` in a worker thread, awaited without blocking the event loop."""
+        # In a copy of the current context: the worker's log records keep the update's ids.
+        in_context = functools.partial(contextvars.copy_context().run, call, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._workers, in_context)
+
+    async def _ask(self, incoming: Incoming) -> Outcome:
+        """The core's answer, computed in a worker thread; the observer hears of it."""
+        started = time.perf_counter()
+        outcome = await self._in_worker(self.assistant.handle, incoming)
+        if self.observer is not None:
+            try:
+                self.observer(incoming, outcome, time.perf_counter() - started)
+            except Exception:  # metrics must never cost a user their answer
+                log.exception("the core call observer failed")
+        return outcome
 
     async def _deliver(
         self,
@@ -210,8 +274,9 @@ class TelegramAdapter:
         for reply in replies:
             sent = await self._send(context, destination, reply)
             if reply.key is not None and sent is not None:
-                self.assistant.delivered(
-                    incoming.speaker_key, reply.key, message_ref(sent.chat.id, sent.message_id)
+                ref = message_ref(sent.chat.id, sent.message_id)
+                await self._in_worker(
+                    self.assistant.delivered, incoming.speaker_key, reply.key, ref
                 )
         # A menu is a person's, in their private chat: never for a channel or a group.
         if outcome.menu is not None and incoming.private_chat and update.effective_user:

@@ -24,12 +24,17 @@ from telegram.ext import (
 )
 
 from bot.app import start
-from bot.channels.telegram.adapter import Core, TelegramAdapter
+from bot.channels.telegram.adapter import Core, Observer, TelegramAdapter
 from bot.channels.telegram.flow import FloodGuard, PerUserUpdateProcessor
 from bot.channels.telegram.incoming import ADDRESSED, UNSUPPORTED_CONTENT
 from bot.channels.telegram.menus import command_names, set_public_menu
-from bot.channels.telegram.webhook import WebhookOptions, serve_until_signalled
+from bot.channels.telegram.ticker import Ticker
+from bot.channels.telegram.webhook import WebhookOptions, register_webhook, webhook_app
+from bot.core.assistant import Assistant
+from bot.core.job_runner import JobRunner
 from bot.settings import Settings, SettingsError
+from bot.web.metrics import Metrics
+from bot.web.serve import serve_until_signalled
 
 # Only what the handlers read: Telegram then does not even send the rest (member updates…).
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
@@ -50,11 +55,21 @@ def build_application(
     rate_limiter: bool = True,
     flood_guard: FloodGuard | None = None,
     max_concurrent_updates: int = 64,
+    observer: Observer | None = None,
+    core_workers: int | None = None,
+    jobs: JobRunner | None = None,
 ) -> Application:
-    """The PTB Application with every handler wired to the core (token checked here)."""
+    """The PTB Application with every handler wired to the core (token checked here);
+    `core_workers` threads run the core (default: CORE_WORKERS, one on SQLite)."""
     token = settings.require_telegram_token()
     base_url, base_file_url = base_urls(settings.telegram_api_url)
-    adapter = TelegramAdapter(assistant, flood_guard or FloodGuard())
+    # SQLite takes one writer at a time (and an in-memory one is a single shared connection):
+    # one worker thread, still off the event loop.
+    sqlite = settings.database_url.startswith("sqlite")
+    workers = core_workers or (1 if sqlite else settings.core_workers)
+    adapter = TelegramAdapter(
+        assistant, flood_guard or FloodGuard(), workers=workers, observer=observer
+    )
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -68,6 +83,7 @@ def build_application(
         )
         .concurrent_updates(PerUserUpdateProcessor(max_concurrent_updates))
         .post_init(set_public_menu)
+        .post_shutdown(adapter.shutdown)
     )
     if rate_limiter:
         # Spreads sends under Telegram's limits and retries once on RetryAfter.
@@ -96,6 +112,15 @@ def build_application(
         ]
     )
     application.add_error_handler(adapter.on_error)
+    runner = jobs
+    if runner is None and isinstance(assistant, Assistant):
+        runner = JobRunner(assistant.engine, assistant.clock)
+    if runner is not None and application.job_queue is not None:
+        # Scheduled jobs, run in the core's threads (one on SQLite, shared with messages).
+        ticker = Ticker(runner, adapter._in_worker)
+        application.job_queue.run_repeating(
+            ticker, interval=settings.job_tick_seconds, name="scheduled-jobs"
+        )
     return application
 
 
@@ -153,6 +178,9 @@ async def polling_session(application: Application, **polling: Any) -> AsyncIter
                 await application.stop()
     finally:
         await application.shutdown()
+        # run_polling calls post_shutdown (the core's worker threads stop); so do we.
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
 
 
 async def _check_token(settings: Settings) -> None:
@@ -184,10 +212,18 @@ def run_webhook(settings: Settings) -> None:
     asyncio.run(_check_token(settings))
     app = start(settings)
     try:
-        application = build_application(settings, app.assistant)
-        # Our server, not PTB's run_webhook: 403 without the X-Telegram-Bot-Api-Secret-Token
-        # header, 400 for a body that is not an update (PTB's answers 500). Updates already
-        # accepted are processed on SIGTERM; Telegram redelivers those it could not deliver.
-        asyncio.run(serve_until_signalled(application, options, allowed_updates=ALLOWED_UPDATES))
+        metrics = Metrics()
+        application = build_application(settings, app.assistant, observer=metrics.observe)
+        # Our server (bot.web), not PTB's run_webhook: 403 without the secret-token header,
+        # 400 for a body that is not an update (PTB's answers 500), /healthz and /metrics.
+        # Updates already accepted are processed on SIGTERM; Telegram redelivers the others.
+        web = webhook_app(application, options, app.store.engine, metrics)
+
+        async def register() -> None:
+            """Once listening: the webhook, with its secret, registered with Telegram."""
+            await register_webhook(application, options, ALLOWED_UPDATES)
+
+        serving = serve_until_signalled(web, options.listen, options.port, on_listening=register)
+        asyncio.run(serving)
     finally:
         app.close()

@@ -15,15 +15,22 @@ import gc
 import os
 import statistics
 import time
+import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
 
-from bot.app import start
+from bot.app import DEMO_SCHOOL, start
 from bot.channels.telegram.app import build_application, polling_session
 from bot.channels.telegram.fake_bot_api import Call, FakeBotApi
 from bot.settings import Settings
+from bot.storage.schoolfile import import_school
+from bot.storage.store import Store, driver_in_transaction
 
 # Questions parents ask (not the evaluation sentences), and the commands they type.
 MESSAGES = (
@@ -54,6 +61,11 @@ class BenchResult:
     pinned_cpu: int | None = None
     unanswered: int = 0
     notes: list[str] = field(default_factory=list)
+    db_delay_ms: float = 0.0
+    database: str = "SQLite en mémoire"
+    workers: int = 1
+    # Database round trips (statements, commits) while the measured messages ran.
+    round_trips: int = 0
 
     @property
     def rate(self) -> float:
@@ -75,6 +87,36 @@ class _Progress:
     extra: int = 0
     start: float = 0.0
     end: float = 0.0
+    trips: int = 0
+
+
+class RoundTrips:
+    """Counts the database round trips (statements and commits) since `count` was reset."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def slow_database(engine: Engine, delay: float) -> RoundTrips:
+    """Count every round trip to the database, and add `delay` seconds to each (a database
+    far away or loaded), as a sleep in the calling thread, like a real wait."""
+    trips = RoundTrips()
+
+    def round_trip(*_: Any) -> None:
+        trips.count += 1
+        if delay:
+            time.sleep(delay)
+
+    def transaction_end(connection: Any) -> None:
+        # A COMMIT or ROLLBACK goes to the server only when a BEGIN went (reads before the
+        # first write run outside a transaction: Store._begin_before_first_write).
+        if driver_in_transaction(connection.connection.dbapi_connection):
+            round_trip()
+
+    event.listen(engine, "before_cursor_execute", round_trip)
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, transaction_end)
+    return trips
 
 
 def _pin_to_one_cpu() -> int | None:
@@ -87,7 +129,13 @@ def _pin_to_one_cpu() -> int | None:
 
 
 async def bench_telegram(
-    settings: Settings, n: int, *, concurrency: int = 4, rate_limiter: bool = False
+    settings: Settings,
+    n: int,
+    *,
+    concurrency: int = 4,
+    rate_limiter: bool = False,
+    db_delay_ms: float = 0.0,
+    database_url: str = "sqlite://",
 ) -> BenchResult:
     """Push WARM_UP + n updates through the stack; measure the last n."""
     total = WARM_UP + n
@@ -99,11 +147,14 @@ async def bench_telegram(
                 # model_copy does not validate: the field's own type, not a str.
                 "telegram_token": SecretStr(api.token),
                 "telegram_api_url": api.base_url,
-                # A throw-away database in memory, seeded with the demo school by start().
-                "database_url": "sqlite://",
+                # A throw-away database (in memory, or a schema of its own on PostgreSQL)
+                # seeded with the demo school.
+                "database_url": database_url,
             }
         )
         app = start(bench_settings)
+        trips = slow_database(app.store.engine, db_delay_ms / 1000)
+        workers = 1 if database_url.startswith("sqlite") else settings.core_workers
         application = build_application(bench_settings, app.assistant, rate_limiter=rate_limiter)
 
         free = deque(range(FIRST_USER_ID, FIRST_USER_ID + users))
@@ -121,6 +172,7 @@ async def bench_telegram(
             in_flight[user_id] = (sequence, update["update_id"])
             if sequence == WARM_UP:
                 state.start = time.perf_counter()
+                trips.count = 0
 
         def on_call(call: Call) -> None:
             if call.method not in ("sendMessage", "editMessageText"):
@@ -138,6 +190,7 @@ async def bench_telegram(
                 queue_next()
             if state.answered == total:
                 state.end = call.at
+                state.trips = trips.count
                 done.set()
 
         api.listeners.append(on_call)
@@ -149,10 +202,13 @@ async def bench_telegram(
             try:
                 for _ in range(min(concurrency, total)):
                     queue_next()
+                # A slow database on one thread (SQLite) answers ~1000/(trips x delay) a second.
+                patience = max(60.0, n / 20, 2 * total * 8 * db_delay_ms / 1000 / workers)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), timeout=max(60.0, n / 20))
+                    await asyncio.wait_for(done.wait(), timeout=patience)
             finally:
                 gc.unfreeze()
+                state.trips = state.trips or trips.count
         app.close()
 
     measured = max(0, state.answered - WARM_UP)
@@ -166,12 +222,17 @@ async def bench_telegram(
         rate_limiter=rate_limiter,
         extra_replies=state.extra,
         unanswered=total - state.answered,
+        db_delay_ms=db_delay_ms,
+        database="SQLite en mémoire" if database_url.startswith("sqlite") else "PostgreSQL",
+        workers=workers,
+        round_trips=state.trips,
     )
 
 
 def format_result(result: BenchResult) -> str:
     """The report printed by the bench command, in French."""
     ms = 1000
+    trips_per_message = result.round_trips / result.updates if result.updates else 0.0
     lines = [
         f"bench telegram : {result.updates} messages mesurés (après {WARM_UP} d'échauffement), "
         f"{result.concurrency} en cours à tout instant, {result.users} utilisateurs",
@@ -190,6 +251,10 @@ def format_result(result: BenchResult) -> str:
             if result.pinned_cpu is not None
             else "sans épinglage CPU"
         ),
+        f"  base : {result.database}, {result.workers} thread(s) pour le cœur, "
+        f"{result.db_delay_ms:g} ms ajoutées à chaque aller-retour",
+        f"  allers-retours base par message : {trips_per_message:.1f} "
+        f"(soit {trips_per_message * result.db_delay_ms:.0f} ms d'attente base par message)",
         f"  débit : {result.rate:.0f} messages/s",
         f"  latence (message servi → réponse reçue) : p50 {result.percentile(0.5) * ms:.1f} ms, "
         f"p99 {result.percentile(0.99) * ms:.1f} ms, max "
@@ -204,12 +269,60 @@ def format_result(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def run_bench(settings: Settings, n: int, *, concurrency: int, rate_limiter: bool) -> int:
+@contextlib.contextmanager
+def throwaway_schema(url: str, *, prepare: bool = True) -> Iterator[str]:
+    """A new PostgreSQL schema in the database at `url`, migrated and holding the demo
+    school unless not `prepare`; yields its URL, dropped on the way out. A SQLite URL is
+    yielded as it is."""
+    if url.startswith("sqlite"):
+        yield url
+        return
+    import psycopg
+
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        separator = "&" if "?" in url else "?"
+        scoped = f"{url}{separator}options=-csearch_path%3D{schema}"
+        if prepare:
+            store = Store.from_url(scoped)
+            try:
+                store.upgrade()
+                import_school(store, DEMO_SCHOOL)
+            finally:
+                store.dispose()
+        yield scoped
+    finally:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run_bench(
+    settings: Settings,
+    n: int,
+    *,
+    concurrency: int,
+    rate_limiter: bool,
+    db_delay_ms: float = 0.0,
+    database_url: str = "sqlite://",
+) -> int:
     """Entry point of `python -m bot bench telegram`."""
-    cpu = _pin_to_one_cpu()
-    result = asyncio.run(
-        bench_telegram(settings, n, concurrency=concurrency, rate_limiter=rate_limiter)
-    )
+    # Pinned to one core with SQLite (the historical figure); on PostgreSQL the server needs
+    # the other core.
+    cpu = _pin_to_one_cpu() if database_url.startswith("sqlite") else None
+    with throwaway_schema(database_url) as url:
+        result = asyncio.run(
+            bench_telegram(
+                settings,
+                n,
+                concurrency=concurrency,
+                rate_limiter=rate_limiter,
+                db_delay_ms=db_delay_ms,
+                database_url=url,
+            )
+        )
     result.pinned_cpu = cpu
     print(format_result(result))
     return 1 if result.unanswered else 0

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.channels.telegram.incoming import sender_id
+
 # What the flood guard says, once, to the user it mutes.
 SLOW_DOWN = (
     "Doucement : vous m'envoyez beaucoup de messages d'un coup. Je reprends dans quelques "
@@ -21,6 +23,8 @@ FLOOD_LIMIT = 20
 FLOOD_WINDOW = 10.0
 
 Verdict = Literal["pass", "warn", "drop"]
+# Updates accepted at once, most of them waiting for their sender's earlier ones.
+WAITING_UPDATES = 4096
 
 
 class FloodGuard:
@@ -72,36 +76,47 @@ class FloodGuard:
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
-    """Processes the updates of different users concurrently and those of one user in order.
+    """Processes the updates of different senders concurrently and those of one sender in order.
 
-    Concurrency lets the network round trips of many conversations overlap (a reply to
-    Telegram takes tens of milliseconds); per-user order keeps a conversation coherent
-    (« bloque les parents » is understood before « Confirmer » is pressed).
+    Concurrency lets many conversations overlap (a reply to Telegram takes tens of
+    milliseconds, a core call runs in a worker thread); per-sender order keeps a conversation
+    coherent (« bloque les parents » is understood before « Confirmer » is pressed).
     """
 
     def __init__(self, max_concurrent_updates: int = 64) -> None:
-        super().__init__(max_concurrent_updates)
+        # PTB's own semaphore (process_update, final) is taken before do_process_update: it
+        # only bounds the updates accepted at once; the working ones are bounded by _slots.
+        super().__init__(max(WAITING_UPDATES, max_concurrent_updates))
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run the update's handlers once the earlier updates of the same user are done."""
-        user = update.effective_user if isinstance(update, Update) else None
-        if user is None:
-            await coroutine
+        """Wait for the earlier updates of the same sender, then for a free slot, then run."""
+        sender = sender_id(update) if isinstance(update, Update) else None
+        if sender is None:
+            async with self._slots:
+                await coroutine
             return
-        # Tasks reach this point in arrival order (FIFO scheduling, fair semaphore) and
-        # asyncio.Lock wakes its waiters in FIFO order, so one user's updates keep their order.
-        lock = self._locks.setdefault(user.id, asyncio.Lock())
-        self._waiting[user.id] = self._waiting.get(user.id, 0) + 1
+        # The sender's turn is taken before a slot: updates queued behind a slow one of the
+        # same sender (or a flood) must not hold the slots other senders need. Tasks reach
+        # this point in arrival order (FIFO scheduling) and asyncio.Lock wakes its waiters in
+        # FIFO order, so one sender's updates keep their order.
+        lock = self._locks.setdefault(sender, asyncio.Lock())
+        self._waiting[sender] = self._waiting.get(sender, 0) + 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
-            self._waiting[user.id] -= 1
-            if not self._waiting[user.id]:
-                del self._waiting[user.id]
-                del self._locks[user.id]
+            # The last one out forgets the sender: the dict holds only senders with work.
+            self._waiting[sender] -= 1
+            if not self._waiting[sender]:
+                del self._waiting[sender]
+                del self._locks[sender]
+
+    def pending_senders(self) -> int:
+        """How many senders have updates in progress or waiting (bounded by the traffic)."""
+        return len(self._locks)
 
     async def initialize(self) -> None:
         """Nothing to allocate."""

@@ -101,5 +101,6 @@ def incoming_of(update: Update, **fields: Any) -> Incoming | None:
         private_chat=chat.type == ChatType.PRIVATE,
         # Unaddressed group messages never reach the handlers (AddressedToBot filter).
         addressed=True,
+        update_id=update.update_id,
         **fields,
     )

@@ -1,37 +1,41 @@
-"""The webhook HTTP server: Telegram's POSTs are checked (secret, then body) before an update
-reaches PTB's queue.
+"""Telegram's side of the production web server (bot.web): the webhook route, checking the
+secret, then the body, before an update reaches PTB's queue; the PTB application's start and
+stop as the web app's lifespan; the webhook's registration once the server listens.
 
 PTB's own webhook server answers 500 to an empty body, malformed JSON or bad UTF-8 (it decodes
-before it validates) and logs the whole body at DEBUG. This one answers 400 to anything that
-is not an update, 403 without the secret, and logs only update ids. It follows PTB's « custom
-webhook » pattern: updates go into `Application.update_queue`, the Application is started and
-stopped as usual (pending updates are processed on stop).
+before it validates) and logs the whole body at DEBUG. This route answers 403 without the
+secret, 413 past 1 MB, 400 to anything that is not an update, and logs only reasons. It
+follows PTB's « custom webhook » pattern: updates go into `Application.update_queue`; the
+Application is started and stopped as usual (pending updates are processed on stop).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import json
 import logging
-import re
-import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import tornado.web
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Lifespan
 from telegram import Update
 from telegram.ext import Application, ExtBot
-from tornado.httpserver import HTTPServer
+
+from bot.web.metrics import Metrics, Rejection
+from bot.web.server import WebContext, create_app
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# Telegram's updates are a few kilobytes; anything much larger is not one (tornado's default
-# would buffer 100 MB per request).
+# Telegram's updates are a few kilobytes; anything much larger is not one (413).
 MAX_BODY = 1024 * 1024
 
 
@@ -87,102 +91,117 @@ def _missing_part(update: Update) -> str | None:
     return None
 
 
-class UpdateReceiver(tornado.web.RequestHandler):
-    """POST /<path>: one update from Telegram."""
+# -- the route ------------------------------------------------------------------------------
 
-    SUPPORTED_METHODS = ("POST",)
 
-    def initialize(self, ptb: Application, secret: str) -> None:
-        """Tornado's per-request set-up: what every request needs."""
-        self.ptb = ptb
-        self.secret = secret
+def webhook_app(
+    ptb: Application, options: WebhookOptions, engine: Engine, metrics: Metrics
+) -> Starlette:
+    """The production web app with Telegram's webhook in it, running `ptb` in its lifespan."""
+    routes = webhook_routes(ptb, options, metrics)
+    return create_app(WebContext(engine, metrics, routes, ptb_lifespan(ptb)))
 
-    async def post(self) -> None:
-        """Check the secret, then the body; queue the update; 200, 400 or 403."""
-        given = self.request.headers.get(SECRET_HEADER, "")
-        # Compared in constant time: the answer's timing must not reveal the secret.
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+
+def webhook_routes(ptb: Application, options: WebhookOptions, metrics: Metrics) -> list[BaseRoute]:
+    """POST on the webhook's path (a trailing slash is the same path)."""
+    path = "/" + options.url_path.strip("/")
+    endpoint = _receiver(ptb, options.secret_token.encode(), metrics)
+    table: list[BaseRoute] = [Route(path, endpoint, methods=["POST"])]
+    if path != "/":
+        table.append(Route(path + "/", endpoint, methods=["POST"]))
+    return table
+
+
+def _answer(status: HTTPStatus) -> JSONResponse:
+    return JSONResponse({"ok": status == HTTPStatus.OK}, status_code=status)
+
+
+def _receiver(ptb: Application, secret: bytes, metrics: Metrics) -> Callable[..., Any]:
+    """The endpoint: one update from Telegram; 200, 400, 403 or 413."""
+
+    async def receive(request: Request) -> Response:
+        """Secret, size, body, in that order; the update queued."""
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        # Compared in constant time: the answer's timing must not reveal the secret. Checked
+        # first: without it, nothing about the body is told or even read.
+        if not hmac.compare_digest(given, secret):
             log.info("webhook: refused a request without the right secret")
-            self._answer(HTTPStatus.FORBIDDEN)
-            return
+            metrics.reject(Rejection.SECRET)
+            return _answer(HTTPStatus.FORBIDDEN)
+        body = await _read_body(request)
+        if body is None:
+            log.warning("webhook: refused a request body over %d bytes", MAX_BODY)
+            metrics.reject(Rejection.TOO_LARGE)
+            return _answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         try:
-            update = parse_update(self.request.body, self.ptb.bot)
+            update = parse_update(body, ptb.bot)
         except BadUpdate as error:
             log.warning("webhook: refused a request: %s", error)
-            self._answer(HTTPStatus.BAD_REQUEST)
-            return
-        bot = self.ptb.bot
-        if isinstance(bot, ExtBot):
-            bot.insert_callback_data(update)
-        await self.ptb.update_queue.put(update)
-        self._answer(HTTPStatus.OK)
+            metrics.reject(Rejection.BAD_BODY)
+            return _answer(HTTPStatus.BAD_REQUEST)
+        if isinstance(ptb.bot, ExtBot):
+            ptb.bot.insert_callback_data(update)
+        # Answered at once: the update is handled after the reply, in PTB's order per user.
+        await ptb.update_queue.put(update)
+        return _answer(HTTPStatus.OK)
 
-    def _answer(self, status: HTTPStatus) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"ok": status == HTTPStatus.OK}))
+    return receive
 
 
-def web_application(application: Application, options: WebhookOptions) -> tornado.web.Application:
-    """The tornado routes: the webhook path only (anything else is 404)."""
-    path = options.url_path.strip("/")
-    pattern = rf"/{re.escape(path)}/?" if path else r"/"
-    target = {"ptb": application, "secret": options.secret_token}
-    # No access log line per request: one per message at INFO is noise; refusals are logged
-    # by the handler, with their reason.
-    return tornado.web.Application(
-        [(pattern, UpdateReceiver, target)], log_function=lambda handler: None
-    )
-
-
-@contextlib.asynccontextmanager
-async def webhook_session(
-    application: Application, options: WebhookOptions, *, allowed_updates: list[str]
-) -> AsyncIterator[HTTPServer]:
-    """Serve the webhook inside a running event loop: initialize, post_init, listen, register
-    the webhook with Telegram, start; on exit stop listening, process what was accepted, shut
-    down."""
-    await application.initialize()
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY: refused on its announced length, else read no further
+    than the limit (a client may lie, or send it in chunks)."""
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
     try:
-        if application.post_init is not None:
-            await application.post_init(application)
-        server = HTTPServer(web_application(application, options), max_body_size=MAX_BODY)
-        server.listen(options.port, address=options.listen)
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return b""
+    return b"".join(chunks)
+
+
+# -- the PTB application's life inside the web server's ---------------------------------------
+
+
+def ptb_lifespan(ptb: Application) -> Lifespan[Any]:
+    """Initialise and start PTB before the first request; stop it (processing the updates
+    accepted) and shut it down after the last, as run_webhook would."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        """PTB runs while the server serves."""
+        await ptb.initialize()
         try:
-            # Listening before registering: Telegram's first delivery finds the server up.
-            await application.bot.set_webhook(
-                options.webhook_url,
-                secret_token=options.secret_token,
-                allowed_updates=allowed_updates,
-                drop_pending_updates=False,
-            )
-            await application.start()
+            if ptb.post_init is not None:
+                await ptb.post_init(ptb)
+            await ptb.start()
             try:
-                yield server
+                yield
             finally:
-                server.stop()
-                await application.stop()
+                await ptb.stop()
         finally:
-            server.stop()
-            await server.close_all_connections()
-    finally:
-        await application.shutdown()
+            await ptb.shutdown()
+            # post_shutdown stops the core's worker threads.
+            if ptb.post_shutdown is not None:
+                await ptb.post_shutdown(ptb)
+
+    return lifespan
 
 
-async def serve_until_signalled(
-    application: Application, options: WebhookOptions, *, allowed_updates: list[str]
+async def register_webhook(
+    ptb: Application, options: WebhookOptions, allowed_updates: list[str]
 ) -> None:
-    """The webhook server until SIGINT or SIGTERM; updates already accepted are processed
-    before returning, and Telegram redelivers those it could not deliver meanwhile."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with webhook_session(application, options, allowed_updates=allowed_updates):
-            log.info("webhook: listening on %s:%s", options.listen, options.port)
-            await stop.wait()
-            log.info("webhook: stopping")
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+    """Tell Telegram where to post, with the secret; pending updates are kept."""
+    await ptb.bot.set_webhook(
+        options.webhook_url,
+        secret_token=options.secret_token,
+        allowed_updates=allowed_updates,
+        drop_pending_updates=False,
+    )

@@ -1,0 +1,1 @@
+"""The production web server: Telegram's webhook, /healthz and /metrics (Starlette, uvicorn)."""
