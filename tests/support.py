@@ -4,6 +4,8 @@ sees what a user sees."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import DEMO_SCHOOL
 from bot.core.assistant import Assistant
 from bot.core.messages import Incoming, Outcome
+from bot.storage.schoolfile import import_school
+from bot.storage.store import Store
 from intents.kb import KnowledgeBase, html_to_text
 from intents.nlu.matcher import Matcher
 
@@ -185,3 +190,16 @@ def need_postgres() -> None:
     if in_ci():
         pytest.fail(f"{why} (CI=true : PostgreSQL doit être joignable)", pytrace=False)
     pytest.skip(why)
+
+
+@contextmanager
+def migrated_store(database_url: str, *, demo: bool = False) -> Iterator[Store]:
+    """A store on that database, migrated (with the demo school if `demo`), closed after."""
+    opened = Store.from_url(database_url)
+    try:
+        opened.upgrade()
+        if demo:
+            import_school(opened, DEMO_SCHOOL)
+        yield opened
+    finally:
+        opened.dispose()

@@ -10,11 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.app import DEMO_SCHOOL
 from bot.storage.accounts import CODE_ALPHABET, AccountLinks, LinkError, UnknownLogin
-from bot.storage.schoolfile import import_school
 from bot.storage.store import Store
 from bot.storage.tables import LinkCodeRow
+from tests.support import migrated_store
 
 NOW = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 
@@ -22,13 +21,8 @@ NOW = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """The demo school on a SQLite file, or in a throw-away PostgreSQL schema."""
-    opened = Store.from_url(database_url)
-    try:
-        opened.upgrade()
-        import_school(opened, DEMO_SCHOOL)
+    with migrated_store(database_url, demo=True) as opened:
         yield opened
-    finally:
-        opened.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from tests.telegram_support import (
     running_cli,
     stop_with_sigterm,
 )
-from tests.web_support import PUBLIC_URL, SECRET
+from tests.web_support import PUBLIC_URL, SECRET, free_port
 
 TICK = 0.05  # JOB_TICK_SECONDS in these tests
 TICKER_LOG = "bot.channels.telegram.ticker"
@@ -234,9 +233,7 @@ async def test_the_started_bot_ticks_without_the_no_jobqueue_warning(
 ) -> None:
     extra = {}
     if command == "webhook":
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         extra = {"WEBHOOK_URL": PUBLIC_URL, "WEBHOOK_SECRET": SECRET, "PORT": str(port)}
     async with (
         FakeBotApi() as api,

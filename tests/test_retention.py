@@ -23,6 +23,7 @@ from bot.storage.accounts import LinkError
 from bot.storage.retention import Purged, purge
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
+from tests.support import migrated_store
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -32,13 +33,8 @@ SECOND = timedelta(seconds=1)
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """The demo school in a fresh SQLite file or PostgreSQL schema."""
-    opened = Store.from_url(database_url)
-    try:
-        opened.upgrade()
-        import_school(opened, DEMO_SCHOOL)
+    with migrated_store(database_url, demo=True) as opened:
         yield opened
-    finally:
-        opened.dispose()
 
 
 def _fail_a_code(store: Store, speaker: str, at: datetime) -> None:

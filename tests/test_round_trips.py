@@ -15,7 +15,7 @@ from bot.core.messages import APOLOGY
 from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store, WriteAfterClosing, driver_in_transaction
-from tests.support import Conversation, shared_kb_and_matcher
+from tests.support import Conversation, migrated_store, shared_kb_and_matcher
 
 DIRECTOR = "claire.martin"
 
@@ -45,11 +45,8 @@ class Trips:
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = Store.from_url(database_url)
-    opened.upgrade()
-    import_school(opened, DEMO_SCHOOL)
-    yield opened
-    opened.dispose()
+    with migrated_store(database_url, demo=True) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -13,18 +13,14 @@ from bot.app import DEMO_SCHOOL
 from bot.storage.school_rules import SchoolFileError, validate
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
-from tests.support import DEV_SCHOOL, need_shared
+from tests.support import DEV_SCHOOL, migrated_store, need_shared
 
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """An empty store on a SQLite file, or in a throw-away PostgreSQL schema."""
-    opened = Store.from_url(database_url)
-    try:
-        opened.upgrade()
+    with migrated_store(database_url) as opened:
         yield opened
-    finally:
-        opened.dispose()
 
 
 def _load(path: Path) -> dict:

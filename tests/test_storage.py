@@ -17,6 +17,7 @@ from bot.storage.directory import SqlDirectory
 from bot.storage.schoolfile import export_school, import_school
 from bot.storage.store import Store
 from intents.domain import NotFound
+from tests.support import migrated_store
 
 JJ = "0590123A"
 PASTEUR = "0590124B"
@@ -24,10 +25,8 @@ PASTEUR = "0590124B"
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = Store.from_url(database_url)
-    opened.upgrade()
-    yield opened
-    opened.dispose()
+    with migrated_store(database_url) as opened:
+        yield opened
 
 
 @pytest.fixture

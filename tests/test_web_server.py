@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -26,7 +25,7 @@ from bot.settings import load_settings
 from bot.storage.store import Store
 from tests.support import DIRECTOR, PG_URL, Clock, need_postgres
 from tests.telegram_support import labels, running_cli, stop_with_sigterm
-from tests.web_support import PUBLIC_URL, SECRET, Webhook, serving_webhook
+from tests.web_support import PUBLIC_URL, SECRET, Webhook, free_port, serving_webhook
 
 FAQ = "comment activer mon compte educonnect"
 OFF_TOPIC = "quelle est la recette de la tarte au sucre"
@@ -292,9 +291,7 @@ async def test_json_log_lines_carry_the_update_and_hashed_user_never_a_secret(
 async def test_webhook_command_writes_json_lines_and_serves_health_and_metrics(
     tmp_path: Any,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     async with (
         FakeBotApi() as api,
         running_cli(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,13 +20,7 @@ from bot.core.messages import APOLOGY
 from bot.settings import SettingsError, load_settings
 from bot.storage.store import Store
 from tests.telegram_support import running_cli, start_cli, stop_with_sigterm
-from tests.web_support import PUBLIC_URL, SECRET, Webhook, serving_webhook
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.web_support import PUBLIC_URL, SECRET, Webhook, free_port, serving_webhook
 
 
 @pytest_asyncio.fixture
@@ -191,7 +184,7 @@ async def _post_when_listening(url: str, update: dict[str, Any], headers: dict[s
 
 @pytest.mark.asyncio
 async def test_webhook_command_serves_then_stops_gracefully_on_sigterm(tmp_path: Any) -> None:
-    port = _free_port()
+    port = free_port()
     async with (
         FakeBotApi() as api,
         running_cli(

@@ -4,6 +4,7 @@ for the webhook and web-server tests."""
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +23,13 @@ from tests.telegram_support import bot_settings
 
 SECRET = "s3cret-Token_for-tests"
 PUBLIC_URL = "https://assistant.example.org/telegram"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -111,8 +111,7 @@ class Assistant:
             self.engine, incoming, speaker, state, now, login, version=version, stored=data
         )
         outcome = dispatch(session)
-        if outcome.action is None:
-            outcome.action = session.ended
+        outcome.action = session.ended
         ended = waiting is not None and (state.pending is None or state.pending.id != waiting.id)
         if ended and waiting is not None and waiting.message is not None:
             # Confirmed, cancelled, expired or replaced: its buttons would only answer

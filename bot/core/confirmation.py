@@ -57,14 +57,11 @@ def confirm(
     intent = pending.intent
     session.intent, session.confidence = intent, 1.0
     if session.now - pending.at > PENDING_LIFETIME:
-        action = _audit(session, pending, ActionOutcome.EXPIRED, "confirmation après 10 minutes")
-        return _ended(
-            _said(
-                session,
-                "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. "
-                "Redemandez-la si besoin.",
-            ),
-            action,
+        _audit(session, pending, ActionOutcome.EXPIRED, "confirmation après 10 minutes")
+        return _said(
+            session,
+            "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. "
+            "Redemandez-la si besoin.",
         )
     # Rights are checked again at execution: a link may have been revoked meanwhile.
     session.speaker = session.engine.identities.speaker(
@@ -75,16 +72,10 @@ def confirm(
     permission = spec.permission if spec else Permission.CHANGE_SCHOOL
     verdict = may(session.speaker, permission, pending.structure, session.incoming.private_chat)
     if spec is None or executor is None or verdict != Verdict.ALLOWED:
-        action = _audit(
-            session, pending, ActionOutcome.REFUSED, "droits insuffisants à l'exécution"
-        )
-        return _ended(
-            _said(
-                session,
-                "Vous n'avez plus les droits pour faire cette modification : rien n'a été "
-                "modifié.",
-            ),
-            action,
+        _audit(session, pending, ActionOutcome.REFUSED, "droits insuffisants à l'exécution")
+        return _said(
+            session,
+            "Vous n'avez plus les droits pour faire cette modification : rien n'a été modifié.",
         )
     turn = session.school_turn(intent, "", {}, pending.structure)
     try:
@@ -93,25 +84,22 @@ def confirm(
             response = executor(turn, pending.args if args is None else args)
     except Exception:
         log.exception("change %s failed and was rolled back", intent)
-        action = _audit(session, pending, ActionOutcome.FAILED, "erreur technique, annulé")
-        return _ended(
-            _said(
-                session,
-                "La modification a échoué à cause d'un problème technique : rien n'a été "
-                "modifié. Réessayez plus tard ou contactez votre eRun.",
-            ),
-            action,
+        _audit(session, pending, ActionOutcome.FAILED, "erreur technique, annulé")
+        return _said(
+            session,
+            "La modification a échoué à cause d'un problème technique : rien n'a été "
+            "modifié. Réessayez plus tard ou contactez votre eRun.",
         )
     session.engine.understander.forget_roster()
     targets = response.targets or pending.targets
     if response.refusal:
-        action = _audit(session, pending, ActionOutcome.REFUSED, response.refusal, targets)
+        _audit(session, pending, ActionOutcome.REFUSED, response.refusal, targets)
     else:
         said = response.says[0].text if response.says else ""
-        action = _audit(session, pending, ActionOutcome.DONE, said, targets)
+        _audit(session, pending, ActionOutcome.DONE, said, targets)
         # The reminder offered after a block, the next day's GAR check: in this transaction.
         after_done(session, intent, pending.structure, response)
-    return _ended(session.outcome(response, edits=True), action)
+    return session.outcome(response, edits=True)
 
 
 def cancel(session: Session, pending_id: str) -> Outcome:
@@ -121,7 +109,7 @@ def cancel(session: Session, pending_id: str) -> Outcome:
     if pending is None or pending.id != pending_id:
         return _said(session, "Cette demande n'est plus en attente.")
     withdraw(session, pending)
-    return _ended(_said(session, "C'est annulé : rien n'a été modifié."), ActionOutcome.CANCELLED)
+    return _said(session, "C'est annulé : rien n'a été modifié.")
 
 
 def expire_stale(session: Session) -> None:
@@ -179,10 +167,9 @@ def _audit(
     outcome: ActionOutcome,
     detail: str,
     targets: list[str] | None = None,
-) -> ActionOutcome:
-    """Write the pending change's audit entry; its outcome, for the Outcome (_ended; the
-    paths that end a change without answering for it, such as a later message expiring it,
-    are marked by Assistant.handle from the session)."""
+) -> None:
+    """Write the pending change's audit entry, and note on the session how the change ended
+    (Assistant.handle puts it on the Outcome, which the channel counts: /metrics)."""
     session.ended = outcome
     session.audit(
         pending.intent,
@@ -191,11 +178,3 @@ def _audit(
         detail,
         structure=pending.structure,
     )
-    return outcome
-
-
-def _ended(outcome: Outcome, action: ActionOutcome) -> Outcome:
-    """The answer to a message that ended a pending change, marked with how it ended (the
-    channel counts it: /metrics)."""
-    outcome.action = action
-    return outcome

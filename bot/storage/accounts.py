@@ -7,9 +7,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
 from bot.storage.tables import (
@@ -19,6 +18,7 @@ from bot.storage.tables import (
     Sessions,
     UserRow,
     from_db_time,
+    rows_affected,
     to_db_time,
     utc_now,
 )
@@ -147,16 +147,14 @@ class AccountLinks:
                 # Used up in one conditional statement, never a read then a write: of several
                 # processes redeeming the same code at once, one updates the row; the others
                 # wait for it on PostgreSQL, then find used_at set and update nothing.
-                claimed = cast(
-                    CursorResult[Any],
-                    session.execute(
-                        update(LinkCodeRow)
-                        .where(col(LinkCodeRow.id) == match.id)
-                        .where(col(LinkCodeRow.used_at).is_(None))
-                        .values(used_at=moment)
-                    ),
+                claimed = rows_affected(
+                    session,
+                    update(LinkCodeRow)
+                    .where(col(LinkCodeRow.id) == match.id)
+                    .where(col(LinkCodeRow.used_at).is_(None))
+                    .values(used_at=moment),
                 )
-                if claimed.rowcount != 1:
+                if claimed != 1:
                     raise LinkError("Ce code a déjà été utilisé : demandez-en un nouveau.")
                 session.execute(
                     delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
@@ -178,14 +176,11 @@ class AccountLinks:
     def unlink(self, speaker_key: str) -> bool:
         """Forget the speaker's link; False when there was none."""
         with self._store.session() as session:
-            # A DELETE statement's result is a CursorResult; Session.execute is typed as Result.
-            result = cast(
-                CursorResult[Any],
-                session.execute(
-                    delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
-                ),
+            result = rows_affected(
+                session,
+                delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key),
             )
-            return bool(result.rowcount)
+            return bool(result)
 
     def erase_speaker(self, speaker_key: str) -> SpeakerErased:
         """Delete the speaker's link and failed link attempts (/oublier), saying what was."""
@@ -198,15 +193,13 @@ class AccountLinks:
             session.execute(
                 delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
             )
-            attempts = cast(
-                CursorResult[Any],
-                session.execute(
-                    delete(FailedLinkAttemptRow).where(
-                        col(FailedLinkAttemptRow.speaker_key) == speaker_key
-                    )
+            attempts = rows_affected(
+                session,
+                delete(FailedLinkAttemptRow).where(
+                    col(FailedLinkAttemptRow.speaker_key) == speaker_key
                 ),
             )
-            return SpeakerErased(login, attempts.rowcount or 0)
+            return SpeakerErased(login, attempts)
 
     def revoke(self, login: str, now: datetime | None = None) -> list[str]:
         """Unlink every speaker of the login and void its unused codes; returns the speakers."""

@@ -6,12 +6,18 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlmodel import col
 
-from bot.storage.tables import AuditEntryRow, Sessions, from_db_time, to_db_time, utc_now
+from bot.storage.tables import (
+    AuditEntryRow,
+    Sessions,
+    from_db_time,
+    rows_affected,
+    to_db_time,
+    utc_now,
+)
 from intents.domain import Directory
 
 OUTCOMES = ("done", "refused", "failed", "cancelled", "expired", "superseded")
@@ -162,15 +168,11 @@ class AuditLog:
         The entries stay (traceability of the changes to the directory), the transport id
         that wrote them goes."""
         with self._store.session() as session:
-            done = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(AuditEntryRow)
-                    .where(col(AuditEntryRow.who) == who)
-                    .values(who=pseudonym)
-                ),
+            done = rows_affected(
+                session,
+                update(AuditEntryRow).where(col(AuditEntryRow.who) == who).values(who=pseudonym),
             )
-            return done.rowcount or 0
+            return done
 
     def last_done(self, structure_id: str, action: str) -> dict[str, datetime]:
         """For each target of that action done in that school, when it was last done."""

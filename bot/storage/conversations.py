@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Insert, delete, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from bot.storage.tables import (
     AccountLinkRow,
     ConversationStateRow,
     Sessions,
+    rows_affected,
     table_of,
     to_db_time,
     utc_now,
@@ -89,33 +90,27 @@ class ConversationStore:
                     .returning(_TABLE.c.version)
                 )
                 return inserted.first() is not None
-            # An UPDATE statement's result is a CursorResult; Session.execute is typed as Result.
-            updated = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(_TABLE)
-                    .where(_TABLE.c.speaker_key == speaker_key)
-                    .where(_TABLE.c.version == version)
-                    .values(data=text, updated_at=moment, version=_TABLE.c.version + 1)
-                ),
+            updated = rows_affected(
+                session,
+                update(_TABLE)
+                .where(_TABLE.c.speaker_key == speaker_key)
+                .where(_TABLE.c.version == version)
+                .values(data=text, updated_at=moment, version=_TABLE.c.version + 1),
             )
-            return updated.rowcount == 1
+            return updated == 1
 
     def put(self, speaker_key: str, data: dict[str, Any], now: datetime | None = None) -> None:
         """Replace the speaker's state whatever its version (must be JSON-serialisable)."""
         text = json.dumps(data, ensure_ascii=False)
         moment = to_db_time(now or utc_now())
         with self._store.session() as session:
-            # An UPDATE statement's result is a CursorResult; Session.execute is typed as Result.
-            updated = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(_TABLE)
-                    .where(_TABLE.c.speaker_key == speaker_key)
-                    .values(data=text, updated_at=moment, version=_TABLE.c.version + 1)
-                ),
+            updated = rows_affected(
+                session,
+                update(_TABLE)
+                .where(_TABLE.c.speaker_key == speaker_key)
+                .values(data=text, updated_at=moment, version=_TABLE.c.version + 1),
             )
-            if not updated.rowcount:
+            if not updated:
                 session.execute(
                     insert(_TABLE).values(
                         speaker_key=speaker_key, data=text, updated_at=moment, version=1
@@ -128,15 +123,13 @@ class ConversationStore:
         if version == 0:
             return True
         with self._store.session() as session:
-            deleted = cast(
-                CursorResult[Any],
-                session.execute(
-                    delete(_TABLE)
-                    .where(_TABLE.c.speaker_key == speaker_key)
-                    .where(_TABLE.c.version == version)
-                ),
+            deleted = rows_affected(
+                session,
+                delete(_TABLE)
+                .where(_TABLE.c.speaker_key == speaker_key)
+                .where(_TABLE.c.version == version),
             )
-            return deleted.rowcount == 1
+            return deleted == 1
 
     def clear(self, speaker_key: str) -> None:
         """Forget the speaker's state."""

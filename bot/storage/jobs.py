@@ -32,9 +32,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.storage.tables import (
@@ -42,6 +42,7 @@ from bot.storage.tables import (
     Sessions,
     WeeklyReminderRow,
     from_db_time,
+    rows_affected,
     table_of,
     to_db_time,
 )
@@ -145,38 +146,34 @@ class JobStore:
             except IntegrityError:
                 if not replace:
                     return False
-            moved = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(_TABLE)
-                    .where(_TABLE.c.dedupe_key == dedupe_key, _TABLE.c.status != RUNNING)
-                    .values(
-                        kind=kind,
-                        payload=values["payload"],
-                        due_at=values["due_at"],
-                        status=PENDING,
-                        attempts=0,
-                        last_error=None,
-                        claimed_by=None,
-                        claimed_until=None,
-                        finished_at=None,
-                    )
+            moved = rows_affected(
+                session,
+                update(_TABLE)
+                .where(_TABLE.c.dedupe_key == dedupe_key, _TABLE.c.status != RUNNING)
+                .values(
+                    kind=kind,
+                    payload=values["payload"],
+                    due_at=values["due_at"],
+                    status=PENDING,
+                    attempts=0,
+                    last_error=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    finished_at=None,
                 ),
             )
-            return moved.rowcount == 1
+            return moved == 1
 
     def cancel(self, dedupe_key: str, now: datetime) -> bool:
         """Withdraw a pending job; False when there was none pending under that key."""
         with self._store.session() as session:
-            done = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(_TABLE)
-                    .where(_TABLE.c.dedupe_key == dedupe_key, _TABLE.c.status == PENDING)
-                    .values(status=CANCELLED, finished_at=to_db_time(now))
-                ),
+            done = rows_affected(
+                session,
+                update(_TABLE)
+                .where(_TABLE.c.dedupe_key == dedupe_key, _TABLE.c.status == PENDING)
+                .values(status=CANCELLED, finished_at=to_db_time(now)),
             )
-            return done.rowcount == 1
+            return done == 1
 
     def cancel_owned(self, owner: str, now: datetime, kind: str | None = None) -> int:
         """Withdraw the owner's pending jobs (of that kind); how many (/oublier, opt-out)."""
@@ -184,11 +181,10 @@ class JobStore:
         if kind is not None:
             query = query.where(_TABLE.c.kind == kind)
         with self._store.session() as session:
-            done = cast(
-                CursorResult[Any],
-                session.execute(query.values(status=CANCELLED, finished_at=to_db_time(now))),
+            done = rows_affected(
+                session, query.values(status=CANCELLED, finished_at=to_db_time(now))
             )
-            return done.rowcount
+            return done
 
     def claim_due(
         self, worker: str, now: datetime, *, limit: int = 20, lease: timedelta = LEASE
@@ -271,19 +267,17 @@ class JobStore:
     def _settle(self, job: ClaimedJob, **values: Any) -> bool:
         """Write `values` on the job only while this claim holds it (conditional UPDATE)."""
         with self._store.session() as session:
-            done = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(_TABLE)
-                    .where(
-                        _TABLE.c.id == job.id,
-                        _TABLE.c.claimed_by == job.token,
-                        _TABLE.c.status == RUNNING,
-                    )
-                    .values(**values)
-                ),
+            done = rows_affected(
+                session,
+                update(_TABLE)
+                .where(
+                    _TABLE.c.id == job.id,
+                    _TABLE.c.claimed_by == job.token,
+                    _TABLE.c.status == RUNNING,
+                )
+                .values(**values),
             )
-            return done.rowcount == 1
+            return done == 1
 
     def fail(
         self, job: ClaimedJob, error: str, now: datetime, *, max_attempts: int = MAX_ATTEMPTS
@@ -360,11 +354,10 @@ class JobStore:
     def opt_out(self, speaker_key: str) -> bool:
         """Remove the speaker from the weekly reminder; False when not there."""
         with self._store.session() as session:
-            done = cast(
-                CursorResult[Any],
-                session.execute(delete(_OPT_INS).where(_OPT_INS.c.speaker_key == speaker_key)),
+            done = rows_affected(
+                session, delete(_OPT_INS).where(_OPT_INS.c.speaker_key == speaker_key)
             )
-            return done.rowcount == 1
+            return done == 1
 
     def opted_in(self, speaker_key: str) -> str | None:
         """The login the speaker opted in as, or None when not opted in."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from functools import partial
 
-from sqlalchemy import CursorResult, Delete, delete, or_
+from sqlalchemy import delete, or_
 from sqlmodel import col
 
 from bot.storage.tables import (
@@ -17,6 +17,7 @@ from bot.storage.tables import (
     LinkCodeRow,
     ScheduledJobRow,
     Sessions,
+    rows_affected,
     to_db_time,
     utc_now,
 )
@@ -59,11 +60,7 @@ def purge(
     cut = moment - timedelta(days=retention_days)
     audit_cut = moment - timedelta(days=audit_retention_days)
     with store.transaction(), store.session() as session:
-
-        def deleted(statement: Delete) -> int:
-            # A DELETE statement's result is a CursorResult; Session.execute is typed Result.
-            return cast(CursorResult[Any], session.execute(statement)).rowcount or 0
-
+        deleted = partial(rows_affected, session)
         states = deleted(
             delete(ConversationStateRow).where(col(ConversationStateRow.updated_at) < cut)
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Column, DateTime, Index, Integer, Table, Text
+from sqlalchemy import Column, CursorResult, DateTime, Executable, Index, Integer, Table, Text
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -303,3 +303,10 @@ class Sessions(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together or not at all."""
         ...
+
+
+def rows_affected(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed: the verdict of every
+    conditional write (Session.execute is typed Result; these statements give a
+    CursorResult)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount or 0
