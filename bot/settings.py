@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOKEN_PATTERN = re.compile(r"^\d{3,12}:[A-Za-z0-9_-]{30,64}$")
@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # director actions is kept longer, to trace changes to the directory (bot.storage.retention).
     retention_days: int = Field(default=90, ge=1, le=3650)
     audit_retention_days: int = Field(default=365, ge=1, le=3650)
+    # The circonscription whose eRun receives the questions of people whose school is not
+    # known (bot/core/tickets.py); unset: the directory's first circonscription.
+    ticket_default_queue: str | None = None
     # Whom /privacy names for questions about personal data. The school document gives no
     # address for the académie's DPD, so the default invents none.
     privacy_contact: str = (
@@ -57,6 +60,72 @@ class Settings(BaseSettings):
             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant-rentree"
         )
     )
+
+    # The directory acted on: the assistant's own copy (`local`, the default), or the ENT
+    # over its HTTP API (`entcore`, bot/entcore), as the director signed in with OAuth2.
+    directory_backend: Literal["local", "entcore"] = "local"
+    ent_url: str | None = None
+    ent_client_id: str | None = None
+    ent_client_secret: SecretStr | None = None
+    # Where the ENT sends the director back: PUBLIC_URL + "/oauth/callback".
+    public_url: str | None = None
+    # Fernet key(s) encrypting the ENT tokens at rest; comma-separated, the first encrypts.
+    ent_token_key: SecretStr | None = None
+    # A bearer token to act with from the console and scripts (`chat --as`), no sign-in.
+    ent_access_token: SecretStr | None = None
+    ent_cache_seconds: float = Field(default=30, ge=0, le=3600)
+
+    @field_validator("ent_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("doit être une URL http(s)://… (ex. https://ent.example.org)")
+        return value
+
+    @field_validator("ent_token_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from bot.storage.ent_tokens import fernet_of  # cryptography only when configured
+
+        try:
+            fernet_of(value.get_secret_value())
+        except ValueError:
+            raise ValueError(
+                "doit être une clé Fernet (32 octets en base64 URL, ex. la sortie de "
+                "« python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())' »)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _entcore_is_configured(self) -> Settings:
+        if self.directory_backend != "entcore":
+            return self
+        if self.ent_url is None:
+            raise ValueError("DIRECTORY_BACKEND=entcore demande ENT_URL (l'adresse de l'ENT)")
+        missing = self.missing_ent_oauth()
+        # ENT_ACCESS_TOKEN alone serves the console; any OAuth setting asks for all of them.
+        if missing and (self.ent_access_token is None or len(missing) < 4):
+            raise ValueError(
+                "DIRECTORY_BACKEND=entcore demande, pour la connexion des directeurs à l'ENT, "
+                f"{', '.join(missing)} (ou ENT_ACCESS_TOKEN seul pour la console)"
+            )
+        return self
+
+    def missing_ent_oauth(self) -> list[str]:
+        """The settings the ENT sign-in (OAuth2) needs and lacks, by their variable names."""
+        wanted = {
+            "ENT_CLIENT_ID": self.ent_client_id,
+            "ENT_CLIENT_SECRET": self.ent_client_secret,
+            "PUBLIC_URL": self.public_url,
+            "ENT_TOKEN_KEY": self.ent_token_key,
+        }
+        return [name for name, value in wanted.items() if not value]
 
     @field_validator("database_url")
     @classmethod
@@ -99,8 +168,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         reasons = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']).upper()} : "
-            f"{str(item['msg']).removeprefix('Value error, ')}"
+            # A check across settings (model_validator) has no field: its message names them.
+            (f"{'.'.join(str(part) for part in item['loc']).upper()} : " if item["loc"] else "")
+            + str(item["msg"]).removeprefix("Value error, ")
             for item in error.errors()
         )
         raise SettingsError(f"Configuration invalide — {reasons}") from None

@@ -17,6 +17,8 @@ class Permission(StrEnum):
     READ_SCHOOL = "read_school"
     # Changes a school's directory: its director only.
     CHANGE_SCHOOL = "change_school"
+    # Reads and answers the questions handed to a person: the eRun, for their circonscription.
+    HANDLE_TICKETS = "handle_tickets"
 
 
 # A handler takes a Turn, or a SchoolTurn when its permission is about a school: the core

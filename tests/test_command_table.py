@@ -39,8 +39,10 @@ def test_menus_follow_the_rights() -> None:
     public = {c.name for c in menu_commands(Menu.PUBLIC)}
     erun = {c.name for c in menu_commands(Menu.ERUN)}
     director = {c.name for c in menu_commands(Menu.DIRECTOR)}
-    assert public < erun < director
+    assert public < erun and public < director
     assert {"bloquer", "rattacher", "gar"} <= director - erun
+    # The eRun's own commands: never shown to a director or a parent.
+    assert erun - director == {"triage", "stats"}
     assert {"checklist", "sans_classe", "groupes", "comptes_manuels"} <= erun - public
 
 

@@ -195,6 +195,33 @@ def test_no_shown_proposal_is_lost_when_one_speaker_writes_at_once(pool: Pool) -
         assert pool.store.conversations.get(key).get("pending") is not None
 
 
+# -- one ticket answered by several eRuns at once ----------------------------------------------
+
+
+def test_one_ticket_answered_by_several_eruns_at_once_is_answered_once(pool: Pool) -> None:
+    """Every eRun of the circonscription has pressed « Répondre » on the same question and
+    sends a reply at the same moment: the asker receives one answer."""
+    for trial in range(TRIALS):
+        asker = f"test:asker:{trial}:{os.getpid()}"
+        Conversation(pool.assistant, None, key=asker).say("menu de la cantine de la semaine ?")
+        [ticket] = [t for t in pool.store.tickets.open_in("Lille 1") if t.speaker_key == asker]
+        keys = [f"test:erun:{trial}:{n}:{os.getpid()}" for n in range(WORKERS)]
+        for key in keys:
+            erun = Conversation(pool.assistant, "erun.lille1", key=key)
+            erun.say("/triage")
+            group = erun.last.replies[0].buttons[0]  # type: ignore[union-attr]
+            erun.press(group.label)
+            assert "Écrivez votre réponse" in erun.press("Répondre").text
+        answers = pool.at_once(
+            [(key, "erun.lille1", {"text": f"réponse {n}"}) for n, key in enumerate(keys)]
+        )
+        sent = [a for a in answers if "Réponse envoyée" in a]
+        assert len(sent) == 1, f"trial {trial}: {answers}"
+        assert sum("déjà été traitées" in a for a in answers) == WORKERS - 1, answers
+        deliveries = [j for j in pool.store.jobs.jobs() if j.dedupe_key == f"answer:{ticket.id}"]
+        assert len(deliveries) == 1 and deliveries[0].payload["speaker_key"] == asker
+
+
 # -- the change and its audit entry commit together -----------------------------------------
 
 

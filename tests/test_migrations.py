@@ -63,7 +63,7 @@ def _legacy(skip: Collection[str] = ()) -> MetaData:
 def test_the_migrated_schema_equals_the_models(empty: Store) -> None:
     done = empty.migrate()
     assert done.before is None and done.after == schema.head()
-    assert done.applied == ["0001", "0002", "0003", "0004", "0005"]
+    assert done.applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert set(done.created) == {table.name for table in ALL_TABLES}
     assert _differences(empty) == []
     empty.check_schema()  # no SchemaError: this is what the code expects
@@ -87,7 +87,7 @@ def test_every_timestamp_is_declared_with_its_time_zone() -> None:
         for column in table.columns
         if isinstance(column.type, DateTime)
     }
-    assert len(stamps) == 12
+    assert len(stamps) == 22
     assert [name for name, kind in stamps.items() if not kind.timezone] == []
 
 
@@ -139,13 +139,25 @@ def test_a_paris_session_reads_utc_times_back_unchanged(database_url: str) -> No
 
 def test_an_older_database_is_adopted_with_its_rows_and_its_times(empty: Store) -> None:
     # Tables that later migrations create: a database older than the migrations has none.
-    new_tables = {"individual_blocks", "removed_groups", "scheduled_jobs", "weekly_reminders"}
+    new_tables = {
+        "individual_blocks",
+        "removed_groups",
+        "scheduled_jobs",
+        "weekly_reminders",
+        "tickets",
+        "learned_phrasings",
+        "knowledge_drafts",
+        "question_log",
+        "ent_oauth_states",
+        "ent_tokens",
+    }
     _legacy(skip=new_tables).create_all(empty.engine)
     empty.audit.record("claire.martin", "action.block", [], "done", "", None, at=EIGHT_UTC)
     with pytest.raises(SchemaError, match="avant les migrations.*python -m bot db upgrade"):
         empty.check_schema()
     done = empty.migrate()
-    assert done.before is None and done.applied == ["0001", "0002", "0003", "0004", "0005"]
+    assert done.before is None
+    assert done.applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert set(done.created) == new_tables
     assert _differences(empty) == []
     # Written by a session in UTC (the server's usual TimeZone), read back the same.
@@ -171,7 +183,7 @@ def test_an_outdated_or_unknown_revision_is_refused(empty: Store) -> None:
         connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     with pytest.raises(SchemaError, match=r"pas à jour \(révision 0001.*python -m bot db upgrade"):
         empty.check_schema()
-    assert empty.migrate().applied == ["0002", "0003", "0004", "0005"]
+    assert empty.migrate().applied == ["0002", "0003", "0004", "0005", "0006", "0007"]
     empty.check_schema()
     with empty.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
@@ -201,6 +213,8 @@ def test_the_migrations_ship_with_the_package() -> None:
         "v0003_conversation_state_version.py",
         "v0004_scheduled_jobs.py",
         "v0005_drop_birth_dates_and_child_links.py",
+        "v0006_erun_tickets.py",
+        "v0007_ent_tokens.py",
     ]
 
 

@@ -243,6 +243,7 @@ def test_accounts_export_prints_everything_stored_about_the_account(
         chat = _linked(assistant, store, "telegram:600", DIRECTOR)
         chat.say("bloque les parents")
         chat.press("Confirmer")
+        chat.say("où trouver le menu de la cantine, mon numéro 06 12 34 56 78")  # a ticket
         # Another director's action naming her as a target, and one that does not.
         store.audit.record("console:marc.dubois", "action.detach_teacher", ["usr-t01"], "done")
         store.audit.record("console:marc.dubois", "action.detach_teacher", ["usr-t02"], "done")
@@ -263,6 +264,9 @@ def test_accounts_export_prints_everything_stored_about_the_account(
     assert len(export["failed_link_attempts"]) == 2  # the one before linking, and one after
     assert [c["speaker_key"] for c in export["conversations"]] == ["telegram:600"]
     assert "menu" in export["conversations"][0]["state"]
+    [ticket] = export["tickets"]
+    assert ticket["speaker_key"] == "telegram:600" and ticket["status"] == "open"
+    assert "cantine" in ticket["question"] and "[téléphone]" in ticket["question"]
     audit = export["audit"]
     assert {(e["who"], e["action"], e["outcome"]) for e in audit} == {
         ("telegram:600", "action.block", "done"),

@@ -143,7 +143,9 @@ def test_the_purge_command_prints_the_counts(
     assert _cli(load_settings(database_url=url), "purge") == 0
     assert capsys.readouterr().out.strip() == (
         "Purge : 2 état(s) de conversation, 0 code(s) erroné(s), 0 code(s) de connexion, "
-        "0 entrée(s) du journal d'audit, 0 tâche(s) planifiée(s) terminée(s) supprimé(s)."
+        "0 entrée(s) du journal d'audit, 0 tâche(s) planifiée(s) terminée(s), 0 question(s) "
+        "transmise(s) à l'eRun, 0 question(s) du journal des statistiques, 0 formulation(s) "
+        "apprise(s) déjà exportée(s) supprimé(s)."
     )
     assert _cli(load_settings(database_url=url, audit_retention_days=30), "purge") == 0
     assert "1 entrée(s) du journal d'audit" in capsys.readouterr().out
@@ -211,7 +213,7 @@ def test_revision_0005_removes_the_birth_dates_and_child_links_already_stored(
                 )
             )
         done = opened.migrate()
-        assert done.applied == ["0005"]
+        assert done.applied[0] == "0005"
         with opened.engine.connect() as connection:
             assert "relative_children" not in inspect(connection).get_table_names()
             assert "birth_date" not in [

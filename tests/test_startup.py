@@ -158,7 +158,7 @@ def test_accounts_invite_on_an_empty_operator_database(
     assert main(["accounts", "invite", "claire.martin"]) == 1
     assert "python -m bot db upgrade" in capsys.readouterr().err
     assert main(["db", "upgrade"]) == 0
-    assert "(appliquées : 0001, 0002, 0003, 0004, 0005)" in capsys.readouterr().out
+    assert "(appliquées : 0001, 0002, 0003, 0004, 0005, 0006, 0007)" in capsys.readouterr().out
     assert main(["accounts", "invite", "claire.martin"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("L'annuaire est vide")

@@ -7,6 +7,7 @@ typed or pressed is resolved by the core, as for a label typed on Telegram.
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import IO, Any
 
 from bot.core.assistant import Assistant
@@ -102,6 +103,8 @@ class Console:
                     "intent": outcome.intent,
                     "replies": [
                         {"text": html_to_text(r.text), "buttons": [b.label for b in r.buttons]}
+                        # An image (a /stats chart) is given as the path of its file.
+                        | ({"image": saved_image(r.image)} if r.image is not None else {})
                         for r in outcome.replies
                     ],
                 },
@@ -135,10 +138,21 @@ class Console:
             number = 0
             for reply in outcome.replies:
                 sink.write("\n" + html_to_text(reply.text) + "\n")
+                if reply.image is not None:
+                    sink.write(f"  [image enregistrée : {saved_image(reply.image)}]\n")
                 # Buttons are numbered in one sequence across the replies, as send() keeps them.
                 for button in reply.buttons:
                     number += 1
                     sink.write(f"  [{number}] {button.label}\n")
+
+
+def saved_image(image: bytes) -> str:
+    """Write a reply's PNG to a temporary file, left for the user to open; its path."""
+    with tempfile.NamedTemporaryFile(
+        prefix="assistant-rentree-", suffix=".png", delete=False
+    ) as file:
+        file.write(image)
+    return file.name
 
 
 def _write(sink: IO[str], item: dict) -> None:

@@ -65,7 +65,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="jeux d'évaluation qu'aucun phrasé ne doit recopier "
         "(par défaut ../shared/eval/*.jsonl s'ils existent)",
     )
+    check.add_argument(
+        "--learned",
+        action="store_true",
+        help="vérifie aussi les phrasés appris dans le chat (base DATABASE_URL)",
+    )
     check.set_defaults(func=run_knowledge_check)
+    learned = knowledge_sub.add_parser(
+        "export-learned",
+        help="écrit dans knowledge/ les phrasés appris dans le chat et les brouillons",
+    )
+    learned.add_argument("--dry-run", action="store_true", help="montrer sans rien écrire")
+    learned.add_argument("--knowledge", help=argparse.SUPPRESS)
+    learned.set_defaults(func=_export_learned)
     tune = knowledge_sub.add_parser(
         "tune", help="choisit poids, seuils et calibration par validation croisée"
     )
@@ -206,6 +218,10 @@ def run_knowledge_check(args: argparse.Namespace, settings: Settings) -> int:
     else:
         held_out = [Path(p) for p in args.held_out]
     errors, warnings, notes = check_knowledge(self_test=args.self_test, held_out=held_out)
+    if getattr(args, "learned", False):
+        from bot.cli.learned import learned_problems
+
+        errors += learned_problems(settings, held_out)
     if held_out:
         notes.append(f"Jeux d'évaluation tenus à l'écart : {', '.join(p.name for p in held_out)}.")
     for line in notes:
@@ -216,6 +232,13 @@ def run_knowledge_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ERREUR : {line}")
     print(f"{len(errors)} erreur(s), {len(warnings)} avertissement(s).")
     return 1 if errors else 0
+
+
+def _export_learned(args: argparse.Namespace, settings: Settings) -> int:
+    """knowledge export-learned (bot/cli/learned.py)."""
+    from bot.cli.learned import run_export_learned
+
+    return run_export_learned(args, settings)
 
 
 def run_knowledge_tune(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,10 +22,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser("bench", help=bench_command.__doc__)
     bench.add_argument(
         "target",
-        choices=["telegram", "load"],
+        choices=["telegram", "load", "triage"],
         help="telegram : une instance, de bout en bout ; load : plusieurs instances webhook "
-        "sur PostgreSQL, avec contrôles de pertes et de doublons",
+        "sur PostgreSQL, avec contrôles de pertes et de doublons ; triage : /triage d'un eRun",
     )
+    bench.add_argument("--tickets", type=int, default=1000, help="triage : questions ouvertes")
     bench.add_argument("-n", type=int, default=2000, help="nombre de messages mesurés")
     bench.add_argument(
         "--concurrency", type=int, default=4, help="messages en cours à tout instant"
@@ -132,6 +133,12 @@ def bench_command(args: argparse.Namespace, settings: Settings) -> int:
     """mesure débit et latence de bout en bout contre un faux serveur Bot API local"""
     if args.target == "load":
         return _bench_load(args, settings)
+    if args.target == "triage":
+        from bot.cli.triage_bench import run_triage_bench
+
+        if args.tickets < 1:
+            return fail("--tickets doit être au moins 1.")
+        return run_triage_bench(settings, args.tickets)
     from bot.channels.telegram.bench import run_bench
 
     if args.n < 1 or args.concurrency < 1:

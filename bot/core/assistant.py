@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,9 +14,11 @@ from bot.core.commands import menu_for
 from bot.core.dispatch import dispatch
 from bot.core.identity import Identities
 from bot.core.messages import APOLOGY, Incoming, Outcome, Reply
+from bot.core.question_counter import MetQuestion
 from bot.core.services import Services
 from bot.core.session import Engine, Session, StateConflict
 from bot.core.state import ConversationState
+from bot.core.tickets import met_question
 from bot.settings import Settings
 from intents.kb import KnowledgeBase
 from intents.nlu.entities import EntityReader
@@ -25,6 +29,10 @@ log = logging.getLogger(__name__)
 
 # Handlings of one message started again when another process wrote the speaker's state.
 ATTEMPTS = 5
+# Seconds between two looks for phrasings taught by another instance (one cheap query), and
+# two writes of the question counts: a phrasing taught in chat is understood everywhere
+# within this delay (at once by the instance where it was taught).
+HOUSEKEEPING_SECONDS = 20.0
 
 
 class Assistant:
@@ -49,6 +57,8 @@ class Assistant:
         )
         self.identities = Identities(services)
         self.engine = Engine(services, kb, self.understander, self.identities, settings)
+        self._taught_checked = -math.inf
+        self._taught_mark: tuple[int, int] | None = None
 
     @classmethod
     def create(
@@ -59,8 +69,35 @@ class Assistant:
             settings, services, kb, Matcher(kb, cache_dir=settings.model_cache_dir), clock=clock
         )
 
+    def housekeeping(self, *, force: bool = False) -> None:
+        """Every HOUSEKEEPING_SECONDS at most, outside any message: count the questions met
+        (/stats), and understand the phrasings taught in chat by any instance (reloaded when
+        the stored set changed)."""
+        moment = time.monotonic()
+        if not force and moment - self._taught_checked < HOUSEKEEPING_SECONDS:
+            return
+        self._taught_checked = moment
+        try:
+            self.engine.questions.flush(self.services, self.settings)
+        except Exception:  # kept in memory for the next try
+            log.exception("could not write the question counts")
+        try:
+            tickets = self.services.tickets
+            mark = tickets.learned_mark()
+            if mark != self._taught_mark:
+                self.understander.teach(
+                    (p.text, p.intent)
+                    for p in tickets.learned()
+                    # A phrasing of a topic since removed from the base is not taught.
+                    if p.intent in self.kb.entries
+                )
+                self._taught_mark = mark
+        except Exception:  # the model without them still answers
+            log.exception("could not read the phrasings taught in chat")
+
     def handle(self, incoming: Incoming, *, login: str | None = None) -> Outcome:
         """One message in, replies out; never raises for anything a user can send."""
+        self.housekeeping()
         try:
             for _ in range(ATTEMPTS):
                 try:
@@ -68,7 +105,10 @@ class Assistant:
                     # (a confirmed change with its audit entry) and the state written back
                     # commit together or not at all.
                     with self.services.transaction():
-                        return self._handle(incoming, login)
+                        outcome, met = self._handle(incoming, login)
+                    if met is not None:
+                        self.engine.questions.add(met)
+                    return outcome
                 except StateConflict:
                     # Another process handled this speaker meanwhile: start again from its
                     # state (a second « Confirmer » then finds the change already handled).
@@ -91,7 +131,7 @@ class Assistant:
             log.exception("failure while handling a message from %s", incoming.speaker_key)
             return Outcome([Reply(APOLOGY)])
 
-    def _handle(self, incoming: Incoming, login: str | None) -> Outcome:
+    def _handle(self, incoming: Incoming, login: str | None) -> tuple[Outcome, MetQuestion | None]:
         key = incoming.speaker_key
         # The state and the speaker's link in one round trip.
         data, version, linked = self.services.conversations.load_with_link(key)
@@ -99,7 +139,7 @@ class Assistant:
         state = ConversationState.from_json(data)
         if incoming.update_id is not None and not state.first_delivery(incoming.update_id):
             log.info("update %s delivered again: answered already", incoming.update_id)
-            return Outcome([])
+            return Outcome([]), None
         waiting = state.pending
         if incoming.press is None and incoming.text:
             pressed = state.typed_press(incoming.text)
@@ -112,6 +152,8 @@ class Assistant:
         )
         outcome = dispatch(session)
         outcome.action = session.ended
+        outcome.jobs_due = session.jobs_due
+        met = met_question(session)
         ended = waiting is not None and (state.pending is None or state.pending.id != waiting.id)
         if ended and waiting is not None and waiting.message is not None:
             # Confirmed, cancelled, expired or replaced: its buttons would only answer
@@ -123,7 +165,7 @@ class Assistant:
             outcome.menu = menu
         state.menu = menu
         session.save_state(last=True)
-        return outcome
+        return outcome, met
 
     def delivered(self, speaker_key: str, key: str, message: str) -> None:
         """The channel sent the reply marked `key` as its message `message` (an opaque

@@ -22,6 +22,8 @@ class Builtin(StrEnum):
     PRIVACY = "privacy"
     FORGET = "oublier"
     REMINDERS = "rappels"
+    TRIAGE = "triage"
+    STATS = "stats"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Command:
     aliases: tuple[str, ...] = ()
     # Shown in the menus; hidden commands still work when typed.
     listed: bool = True
+    # What a builtin requires (an intent's command takes its intent's permission).
+    permission: Permission | None = None
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -53,6 +57,18 @@ COMMANDS: tuple[Command, ...] = (
     # Directors only (checked in bot/core/reminders.py): not listed in every menu.
     Command(
         "rappels", "Rappel du lundi : la liste de rentrée", builtin=Builtin.REMINDERS, listed=False
+    ),
+    Command(
+        "triage",
+        "Questions transmises à l'eRun, regroupées",
+        builtin=Builtin.TRIAGE,
+        permission=Permission.HANDLE_TICKETS,
+    ),
+    Command(
+        "stats",
+        "Statistiques des questions (7 et 30 jours)",
+        builtin=Builtin.STATS,
+        permission=Permission.HANDLE_TICKETS,
     ),
     Command("bloquer", "Bloquer des comptes (ex. les parents)", "action.block"),
     Command("debloquer", "Débloquer des comptes", "action.unblock"),
@@ -74,6 +90,7 @@ _MENUS_FOR = {
     Permission.ANYONE: {Menu.PUBLIC, Menu.DIRECTOR, Menu.ERUN},
     Permission.READ_SCHOOL: {Menu.DIRECTOR, Menu.ERUN},
     Permission.CHANGE_SCHOOL: {Menu.DIRECTOR},
+    Permission.HANDLE_TICKETS: {Menu.ERUN},
 }
 
 
@@ -88,6 +105,8 @@ def all_names() -> list[str]:
 
 
 def permission_of(command: Command) -> Permission:
+    if command.permission is not None:
+        return command.permission
     if command.intent is None:
         return Permission.ANYONE
     spec = registry.spec(command.intent, command.intent.split(".", 1)[0])

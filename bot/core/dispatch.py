@@ -3,6 +3,7 @@ question to understand."""
 
 from __future__ import annotations
 
+from bot.core import erun, tickets
 from bot.core.confirmation import expire_stale, which_option
 from bot.core.forms import continue_form, press
 from bot.core.messages import Outcome
@@ -40,6 +41,10 @@ def dispatch(session: Session) -> Outcome:
         )
     if text.startswith("/"):
         return command(session, text)
+    for answering in (erun.typed, tickets.awaited_answer):
+        answered = answering(session, text)
+        if answered is not None:
+            return answered
     ambiguous = which_option(session, text)
     if ambiguous is not None:
         return ambiguous

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.core import privacy, reminders
+from bot.core import erun, privacy, reminders, tickets
 from bot.core.confirmation import cancel, confirm, lowered
 from bot.core.messages import Outcome
 from bot.core.pipeline import run_intent
@@ -14,7 +14,7 @@ from bot.core.state import CANCEL_WORDS, Form
 from intents.nlu.matcher import OUT_OF_SCOPE
 from intents.nlu.normalize import fold
 from intents.nlu.understanding import Understanding
-from intents.turn import CancelChange, ConfirmChange, FillSlot, RunIntent, SlotReading
+from intents.turn import CancelChange, ConfirmChange, FillSlot, RunIntent, Say, SlotReading
 
 FORM_LIFETIME = timedelta(minutes=30)
 
@@ -137,6 +137,10 @@ def press(session: Session, button_id: str) -> Outcome:
             return run_intent(session, form.intent, "", slots)
         case RunIntent(intent, slots, structure) if intent in privacy.BUTTONS:
             return privacy.pressed(session, intent)
+        case RunIntent(intent, slots, structure) if intent in erun.BUTTONS:
+            return erun.pressed(session, intent, dict(slots))
+        case RunIntent(intent, slots, structure) if intent in tickets.BUTTONS:
+            return session.outcome([Say(tickets.pressed(session, intent, dict(slots)))])
         case RunIntent(intent, slots, structure) if intent in reminders.BUTTONS:
             return reminders.pressed(session, slots, structure)
         case RunIntent(intent, slots, structure):

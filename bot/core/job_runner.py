@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from bot.core import jobs
 from bot.core.confirmation import expire_stale
-from bot.core.jobs import Delivery, EditMessage, Payload, SendMessage
-from bot.core.messages import Incoming
+from bot.core.job_session import sends, session_for
+from bot.core.jobs import Delivery, EditMessage, Payload
 from bot.core.rights import Verdict, may
-from bot.core.session import Engine, Session, StateConflict
-from bot.core.state import ConversationState
+from bot.core.session import Engine, StateConflict
+from bot.core.ticket_jobs import answer_asker, notify_queue
 from intents.admin.common import GAR_GROUP, gar_state
 from intents.french import count
 from intents.handlers import registry
@@ -109,28 +109,12 @@ class JobRunner:
 
 
 # -- the kinds -----------------------------------------------------------------------------------
-def _session(engine: Engine, speaker_key: str, login: str | None, now: datetime) -> Session:
-    """A session for the speaker a job is about, as if they had just written (rights fresh)."""
-    data, version = engine.services.conversations.load(speaker_key)
-    state = ConversationState.from_json(data)
-    speaker = engine.identities.speaker(speaker_key, login, fresh=True)
-    incoming = Incoming(speaker_key, private_chat=True)
-    return Session(engine, incoming, speaker, state, now, login, version=version)
-
-
-def _sends(session: Session, says: list[Say]) -> list[Delivery]:
-    """Replies for the speaker (buttons kept in their state, written back)."""
-    outcome = session.outcome(says)
-    session.save_state()
-    return [SendMessage(session.incoming.speaker_key, reply) for reply in outcome.replies]
-
-
 def expire_confirmation(
     engine: Engine, payload: jobs.ExpireConfirmation, now: datetime
 ) -> list[Delivery]:
     """Expire the confirmation if it is still pending, exactly as a late message would
     (confirmation.expire_stale: audited `expired`), and edit its message: no more buttons."""
-    session = _session(engine, payload.speaker_key, None, now)
+    session = session_for(engine, payload.speaker_key, None, now)
     pending = session.state.pending
     if pending is None or pending.id != payload.pending_id:
         return []  # confirmed, cancelled or replaced: its buttons went then
@@ -144,7 +128,7 @@ def expire_confirmation(
 
 def remind_unblock(engine: Engine, payload: jobs.UnblockReminder, now: datetime) -> list[Delivery]:
     """The reminder, with a button that starts the unblock (confirmed and re-checked then)."""
-    session = _session(engine, payload.speaker_key, payload.login, now)
+    session = session_for(engine, payload.speaker_key, payload.login, now)
     if may(session.speaker, Permission.CHANGE_SCHOOL, payload.structure, True) != (
         Verdict.ALLOWED
     ):
@@ -153,7 +137,7 @@ def remind_unblock(engine: Engine, payload: jobs.UnblockReminder, now: datetime)
     who = "les parents" if payload.profiles == ["Relative"] else "les comptes"
     slots = {"profiles": SlotReading(value=list(payload.profiles))}
     start = RunIntent("action.unblock", slots, payload.structure)
-    return _sends(
+    return sends(
         session,
         [
             Say(
@@ -167,7 +151,7 @@ def remind_unblock(engine: Engine, payload: jobs.UnblockReminder, now: datetime)
 
 def check_gar(engine: Engine, payload: jobs.GarCheck, now: datetime) -> list[Delivery]:
     """The day after the GAR change: every teacher in the group, or who is missing."""
-    session = _session(engine, payload.speaker_key, payload.login, now)
+    session = session_for(engine, payload.speaker_key, payload.login, now)
     if may(session.speaker, Permission.READ_SCHOOL, payload.structure, True) != Verdict.ALLOWED:
         log.info("GAR check for %s dropped: no longer allowed", payload.speaker_key)
         return []
@@ -178,13 +162,13 @@ def check_gar(engine: Engine, payload: jobs.GarCheck, now: datetime) -> list[Del
             f"🔎 Vérification GAR : le groupe « {GAR_GROUP} » n'existe plus dans l'annuaire de "
             "l'école. Signalez-le à votre eRun de circonscription."
         )
-        return _sends(session, [Say(text)])
+        return sends(session, [Say(text)])
     if not missing:
         text = (
             f"🔎 Vérification GAR : ✅ tous les enseignants de l'école sont bien dans le groupe "
             f"« {GAR_GROUP} » : ils ont accès au module d'affectation des ressources GAR."
         )
-        return _sends(session, [Say(text)])
+        return sends(session, [Say(text)])
     names = ", ".join(escape(t.full_name) for t in missing)
     text = (
         f"🔎 Vérification GAR : ⚠️ {count(len(missing), 'enseignant')} "
@@ -192,7 +176,7 @@ def check_gar(engine: Engine, payload: jobs.GarCheck, now: datetime) -> list[Del
         f"{names}."
     )
     fix = Choice("Les ajouter", RunIntent("action.gar_managers", structure=payload.structure))
-    return _sends(session, [Say(text, [fix])])
+    return sends(session, [Say(text, [fix])])
 
 
 def weekly_checklist(
@@ -204,7 +188,7 @@ def weekly_checklist(
     key = payload.speaker_key
     if services.jobs.opted_in(key) is None:
         return []
-    session = _session(engine, key, payload.login, now)
+    session = session_for(engine, key, payload.login, now)
     structure = session.structure_id()
     if may(session.speaker, Permission.READ_SCHOOL, structure, True) != Verdict.ALLOWED:
         services.jobs.opt_out(key)
@@ -219,7 +203,7 @@ def weekly_checklist(
         "📋 Rappel du lundi : le point sur la liste de rentrée. "
         "(<code>/rappels</code> pour l'arrêter.)"
     )
-    return _sends(session, [lead, *response.says])
+    return sends(session, [lead, *response.says])
 
 
 def daily_purge(engine: Engine, payload: jobs.DailyPurge, now: datetime) -> list[Delivery]:
@@ -238,4 +222,6 @@ RUNS: dict[type, Callable[[Engine, Payload, datetime], list[Delivery]]] = {
     jobs.GarCheck: check_gar,  # type: ignore[dict-item]
     jobs.WeeklyChecklist: weekly_checklist,  # type: ignore[dict-item]
     jobs.DailyPurge: daily_purge,  # type: ignore[dict-item]
+    jobs.NotifyQueue: notify_queue,  # type: ignore[dict-item]
+    jobs.AnswerAsker: answer_asker,  # type: ignore[dict-item]
 }

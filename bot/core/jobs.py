@@ -72,7 +72,34 @@ class DailyPurge:
     speaker_key: str = "system"
 
 
-Payload = ExpireConfirmation | UnblockReminder | GarCheck | WeeklyChecklist | DailyPurge
+@dataclass(frozen=True)
+class NotifyQueue:
+    """Tell the eRun of a circonscription about the tickets opened since the last notice."""
+
+    queue: str
+    speaker_key: str = "system"
+
+
+@dataclass(frozen=True)
+class AnswerAsker:
+    """Send an eRun's answer to the person who asked: their question quoted, then the eRun's
+    text (`reply`) or the knowledge's answer of `intent` (« C'est la FAQ… »)."""
+
+    speaker_key: str
+    question: str
+    reply: str | None
+    intent: str | None
+
+
+Payload = (
+    ExpireConfirmation
+    | UnblockReminder
+    | GarCheck
+    | WeeklyChecklist
+    | DailyPurge
+    | NotifyQueue
+    | AnswerAsker
+)
 
 KINDS: dict[str, type[Payload]] = {
     "confirmation.expire": ExpireConfirmation,
@@ -80,6 +107,8 @@ KINDS: dict[str, type[Payload]] = {
     "check.gar": GarCheck,
     "reminder.weekly": WeeklyChecklist,
     "maintenance.purge": DailyPurge,
+    "tickets.notify": NotifyQueue,
+    "tickets.answer": AnswerAsker,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 

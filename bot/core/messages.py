@@ -55,6 +55,9 @@ class Reply:
     # Set on a reply whose buttons the core may void later (a confirmation): the channel
     # tells `Assistant.delivered` which of its messages carried it.
     key: str | None = None
+    # A PNG shown with the text (a /stats chart): Telegram sends a photo captioned with the
+    # text when it fits, the console writes it to a file and prints its path.
+    image: bytes | None = None
 
 
 class ActionOutcome(StrEnum):
@@ -83,3 +86,6 @@ class Outcome:
     # Set when this message ended a pending change (confirmed, refused, failed, expired,
     # cancelled): what its audit entry says.
     action: ActionOutcome | None = None
+    # Jobs due now were scheduled (an eRun's answer to deliver): run them without waiting
+    # for the next tick.
+    jobs_due: bool = False

@@ -6,11 +6,13 @@ import re
 import secrets
 from dataclasses import replace
 
+from bot.core import tickets
 from bot.core.confirmation import lowered
 from bot.core.messages import Outcome
 from bot.core.rights import Verdict, may
 from bot.core.session import Session
 from bot.core.state import Form, PendingChange
+from bot.core.ticket_records import QuestionOutcome, Reason
 from intents.domain import Role
 from intents.handlers import registry
 from intents.kb import escape
@@ -35,6 +37,7 @@ LINK_HINT = (
 )
 SCHOOL_KINDS = ("action", "query")
 FOLLOW_UP = re.compile(r"^\s*(?:et|mais|sinon|puis)\b", re.IGNORECASE)
+HUMAN = "dialogue.human"
 FALLBACK_TOPICS = ("educonnect.activate", "educonnect.forgot_credentials", "accounts.rentree")
 
 
@@ -61,9 +64,10 @@ def understood(session: Session, text: str) -> Outcome:
     session.intent, session.confidence = u.intent, u.confidence
     session.entities = u.entities
     if u.intent == OUT_OF_SCOPE:
-        return out_of_scope(session, u.analysis)
+        return out_of_scope(session, u.analysis, text)
     if u.ambiguous:
-        return did_you_mean(session, u)
+        return did_you_mean(session, u, text)
+    session.question_outcome = QuestionOutcome.ANSWERED
     elsewhere = _another_school(session, u, text)
     if elsewhere is not None:
         return elsewhere
@@ -128,6 +132,22 @@ def run_intent(
     ):
         return which_school(session, intent)
     response = spec.handler(session.turn(intent, text, slots, offer=offer))
+    if intent == HUMAN:
+        asked = tickets.ask_for_person(session, text)
+        if asked is not None and response.says:
+            response.says[-1].text += f"\n\n{asked}"
+    elif (
+        info is not None
+        and info.kind == "faq"
+        and text
+        and not response.awaiting
+        and response.says
+        and tickets.may_hand_over(session)
+    ):
+        # 👍 / 👎 under every answer of the base: 👎 hands the question to a person.
+        response.says[-1].choices.extend(
+            tickets.feedback_choices(text, intent, session.confidence)
+        )
     return after_handler(session, intent, slots, response)
 
 
@@ -234,8 +254,9 @@ def which_school(session: Session, intent: str) -> Outcome:
     return session.text("Pour quelle école de votre circonscription ?", choices)
 
 
-def out_of_scope(session: Session, analysis: Analysis | None) -> Outcome:
+def out_of_scope(session: Session, analysis: Analysis | None, question: str = "") -> Outcome:
     session.intent = OUT_OF_SCOPE
+    session.question_outcome = QuestionOutcome.DECLINED
     entries = session.kb.entries
     nearest: list[str] = []
     if analysis is not None:
@@ -251,11 +272,20 @@ def out_of_scope(session: Session, analysis: Analysis | None) -> Outcome:
         "rentrée sur l'ENT ONE (EduConnect, comptes, données et partages, actions de la "
         "direction). Peut-être l'un de ces sujets ?"
     )
-    if session.speaker.role != Role.ERUN:
+    if tickets.may_hand_over(session) and tickets.worth_a_person(question):
+        handed = tickets.hand_over(
+            session, Reason.OUT_OF_SCOPE, question, tickets.candidates_of(analysis)
+        )
+        text = text.replace(" Peut-être l'un de ces sujets ?", "")
+        text += f"\n\n{handed}\n\nEn attendant, peut-être l'un de ces sujets ?"
+    elif session.speaker.role != Role.ERUN:
         text += "\n\nIl vous reste des questions ? Contactez votre eRun de circonscription."
     return session.text(text, choices)
 
 
-def did_you_mean(session: Session, u: Understanding) -> Outcome:
+def did_you_mean(session: Session, u: Understanding, question: str = "") -> Outcome:
+    session.question_outcome = QuestionOutcome.SUGGESTED
     choices = [Choice(session.kb.title(c), RunIntent(c, u.slots)) for c in u.choices]
+    if question and tickets.may_hand_over(session):
+        choices.append(tickets.none_fits_choice(question, u.analysis))
     return session.text("Vouliez-vous dire…", choices)

@@ -12,6 +12,7 @@ from bot.core.session import Session
 from bot.core.state import ConversationState
 from bot.settings import Settings
 from intents.domain import Speaker
+from intents.french import count
 from intents.kb import escape
 from intents.turn import Choice, RunIntent, Say
 
@@ -142,8 +143,8 @@ def forget(session: Session) -> Outcome:
     # weekly reminder's opt-in.
     reminders = session.services.jobs.cancel_owned(key, session.now)
     weekly = session.services.jobs.opt_out(key)
-    # Add here, in this same transaction, whatever else is kept under the speaker's key
-    # (the tickets of issue 11), and say it in the reply below.
+    # The questions handed to the eRun, with their texts (answered or not).
+    tickets = session.services.tickets.erase_speaker(key)
     transport = key.split(":", 1)[0] if ":" in key else "inconnu"
     pseudonym = f"{transport}:anonyme-{secrets.token_hex(4)}"
     kept = session.services.audit.pseudonymise(key, pseudonym)
@@ -169,6 +170,11 @@ def forget(session: Session) -> Outcome:
             f"• vos rappels : {reminders} rappel(s) prévu(s)"
             + (", et le rappel du lundi (/rappels)" if weekly else "")
             + " ;"
+        )
+    if tickets:
+        lines.append(
+            f"• {count(tickets, 'question transmise', 'questions transmises')} à l'eRun, "
+            "avec leur texte ;"
         )
     lines.append(f"• {_attempts(erased.failed_attempts)}.")
     if kept:

@@ -11,6 +11,7 @@ from intents.registry import Permission
 _ROLES = {
     Permission.READ_SCHOOL: {Role.DIRECTOR, Role.ERUN},
     Permission.CHANGE_SCHOOL: {Role.DIRECTOR},
+    Permission.HANDLE_TICKETS: {Role.ERUN},
 }
 
 

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from intents.domain import Directory
 
 if TYPE_CHECKING:  # the core's protocols import no SQL (`classify` starts without it)
-    from bot.storage.accounts import SpeakerErased
+    from bot.storage.accounts import LinkRow, SpeakerErased
     from bot.storage.jobs import JobStore
     from bot.storage.retention import Purged
+    from bot.storage.tickets import TicketStore
 
 
 class Accounts(Protocol):
@@ -31,6 +32,10 @@ class Accounts(Protocol):
 
     def erase_speaker(self, speaker_key: str) -> SpeakerErased:
         """Delete the speaker's link and failed link attempts (/oublier)."""
+        ...
+
+    def list_links(self) -> list[LinkRow]:
+        """Every link (speaker key, login), oldest first."""
         ...
 
 
@@ -121,6 +126,11 @@ class Services(Protocol):
     @property
     def jobs(self) -> JobStore:
         """Scheduled jobs (bot/core/jobs.py) and the weekly reminder's opt-ins."""
+        ...
+
+    @property
+    def tickets(self) -> TicketStore:
+        """Questions handed to the eRun, taught phrasings, drafts, the question log."""
         ...
 
     def purge(self, retention_days: int, audit_retention_days: int, now: datetime) -> Purged:

@@ -11,8 +11,10 @@ from typing import Any
 from bot.core.identity import Identities
 from bot.core.markup import checked
 from bot.core.messages import ActionOutcome, Button, Incoming, Outcome, Reply
+from bot.core.question_counter import QuestionCounter
 from bot.core.services import Services
 from bot.core.state import ConversationState, StoredButton
+from bot.core.ticket_records import QuestionOutcome
 from bot.settings import Settings
 from intents.domain import Speaker, Structure
 from intents.kb import KnowledgeBase, html_to_text
@@ -55,6 +57,8 @@ class Engine:
     identities: Identities
     # Read by the texts that quote a setting (/privacy: retention periods, whom to ask).
     settings: Settings
+    # The questions met by this process, counted in the question log now and then (/stats).
+    questions: QuestionCounter = field(default_factory=QuestionCounter)
 
 
 @dataclass
@@ -86,6 +90,11 @@ class Session:
     # How a pending change ended during this message (confirmed, expired, cancelled…), for
     # Outcome.action: the channel counts it (/metrics).
     ended: ActionOutcome | None = None
+    # How the question of this message was met, counted for /stats (bot/core/tickets.py).
+    question_outcome: QuestionOutcome | None = None
+    # Set when this message scheduled a job due now (an answer to an asker): the channel
+    # runs the due jobs at once rather than at its next tick.
+    jobs_due: bool = False
 
     def save_state(self, *, last: bool = False) -> None:
         """Write the state back, conditioned on the version read: raise StateConflict when

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core import privacy, reminders
+from bot.core import erun, privacy, reminders, stats_command
 from bot.core.commands import Builtin, command_named
 from bot.core.confirmation import withdraw
 from bot.core.messages import Outcome
@@ -50,6 +50,10 @@ def command(session: Session, text: str) -> Outcome:
         return privacy.ask_to_forget(session)
     if found.builtin == Builtin.REMINDERS:
         return reminders.weekly(session, rest)
+    if found.builtin == Builtin.TRIAGE:
+        return erun.show_triage(session)
+    if found.builtin == Builtin.STATS:
+        return stats_command.show(session)
     assert found.intent is not None
     slots = {}
     info = session.kb.intents.get(found.intent)
@@ -122,6 +126,9 @@ def cancel_all(session: Session) -> Outcome:
     """/annuler: drop the pending change or the form waiting for an answer."""
     state = session.state
     session.intent = "dialogue.cancel"
+    if state.erun_task is not None or state.question_wanted is not None:
+        state.erun_task = state.question_wanted = None
+        return session.text("D'accord, j'abandonne : rien n'a été envoyé.")
     if state.pending is not None:
         withdraw(session, state.pending)
         return session.text("C'est annulé : rien n'a été modifié.")

@@ -24,35 +24,13 @@ log = logging.getLogger(__name__)
 
 # Typed answers to « Confirmer / Annuler » (folded: lower case, no accents or punctuation).
 CONFIRM_WORDS = {
-    "oui",
-    "ok",
-    "okay",
-    "vas y",
-    "go",
-    "confirme",
-    "confirmer",
-    "je confirme",
-    "c est bon",
-    "d accord",
-    "oui vas y",
-    "oui merci",
-    "valide",
-    "allez y",
-    "oui confirme",
-}
+    "oui", "ok", "okay", "vas y", "go", "confirme", "confirmer", "je confirme", "c est bon",
+    "d accord", "oui vas y", "oui merci", "valide", "allez y", "oui confirme",
+}  # fmt: skip
 CANCEL_WORDS = {
-    "non",
-    "annule",
-    "annuler",
-    "stop",
-    "laisse tomber",
-    "non merci",
-    "abandonne",
-    "pas maintenant",
-    "non annule",
-    "surtout pas",
-    "rien",
-}
+    "non", "annule", "annuler", "stop", "laisse tomber", "non merci", "abandonne",
+    "pas maintenant", "non annule", "surtout pas", "rien",
+}  # fmt: skip
 
 # Only the most recent buttons stay valid; older ones answer "expired".
 BUTTONS_KEPT = 40
@@ -82,6 +60,24 @@ class Form:
     intent: str
     awaiting: str
     slots: Slots
+    at: datetime
+
+
+@dataclass
+class ErunTask:
+    """What an eRun's next message is for: the reply to send (`reply`), words to find a
+    topic by (`search`), or a new answer for the base (`draft`), about these tickets."""
+
+    kind: str
+    tickets: list[int]
+    at: datetime
+
+
+@dataclass
+class Handover:
+    """Tickets just opened for this speaker whose school is asked (« De quelle école… »)."""
+
+    tickets: list[int]
     at: datetime
 
 
@@ -142,6 +138,13 @@ class ConversationState:
     # and not answered twice; it is recorded by the same conditional write as the state, so
     # of two instances handling it at once, one fails its write and finds it handled.
     handled_updates: list[int] = field(default_factory=list)
+    # The eRun's side (bot/core/tickets.py, bot/core/erun.py).
+    erun_task: ErunTask | None = None
+    school_asked: Handover | None = None
+    # The school a speaker without an account named (structure id), for their next tickets.
+    school: str | None = None
+    # « Je veux parler à quelqu'un » without a question: the next message is the question.
+    question_wanted: datetime | None = None
 
     def first_delivery(self, update_id: int) -> bool:
         """Record the update as handled; False when it already was."""
@@ -199,6 +202,10 @@ class ConversationState:
             "menu": self.menu.value,
             "last_topic": self.last_topic,
             "handled_updates": self.handled_updates,
+            "erun_task": _task_out(self.erun_task) if self.erun_task else None,
+            "school_asked": _handover_out(self.school_asked) if self.school_asked else None,
+            "school": self.school,
+            "question_wanted": self.question_wanted.isoformat() if self.question_wanted else None,
         }
 
     @classmethod
@@ -213,6 +220,10 @@ class ConversationState:
             ("menu", Menu),
             ("last_topic", _read_optional_str),
             ("handled_updates", _read_update_ids),
+            ("erun_task", _read_task),
+            ("school_asked", _read_handover),
+            ("school", _read_optional_str),
+            ("question_wanted", datetime.fromisoformat),
         ):
             if data.get(name) is None:
                 continue
@@ -245,6 +256,26 @@ def _read_pending(data: dict[str, Any]) -> PendingChange:
         at=datetime.fromisoformat(data["at"]),
         message=_read_optional_str(data.get("message")),
     )
+
+
+def _task_out(task: ErunTask) -> dict[str, Any]:
+    return {"kind": task.kind, "tickets": task.tickets, "at": task.at.isoformat()}
+
+
+def _read_task(data: dict[str, Any]) -> ErunTask:
+    return ErunTask(str(data["kind"]), _read_update_ids(data["tickets"]), _read_at(data))
+
+
+def _handover_out(handover: Handover) -> dict[str, Any]:
+    return {"tickets": handover.tickets, "at": handover.at.isoformat()}
+
+
+def _read_handover(data: dict[str, Any]) -> Handover:
+    return Handover(_read_update_ids(data["tickets"]), _read_at(data))
+
+
+def _read_at(data: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(data["at"]))
 
 
 def _form_out(form: Form) -> dict[str, Any]:
@@ -358,7 +389,7 @@ def _read_ids(value: Any) -> list[str]:
 
 def _read_update_ids(value: Any) -> list[int]:
     if not isinstance(value, list) or not all(type(v) is int for v in value):
-        raise TypeError("expected a list of update ids")
+        raise TypeError("expected a list of ids")
     return list(value)
 
 

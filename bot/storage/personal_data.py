@@ -33,9 +33,9 @@ def _at(moment: datetime | None) -> str | None:
 
 def account_export(store: Store, login: str) -> dict[str, Any] | None:
     """What is stored about that account: its directory record, its Telegram links, its link
-    codes (times only), the failed attempts and conversation states of its linked chats, and
-    the audit entries where it acted (a linked chat, or the console) or was a target; None
-    for a login the directory does not know."""
+    codes (times only), the failed attempts, conversation states and tickets of its linked
+    chats, and the audit entries where it acted (a linked chat, or the console) or was a
+    target; None for a login the directory does not know."""
     user = store.directory.user_by_login(login)
     if user is None:
         return None
@@ -90,6 +90,19 @@ def account_export(store: Store, login: str) -> dict[str, Any] | None:
                 for state in states
             ],
         }
+    export["tickets"] = [
+        {
+            "speaker_key": ticket.speaker_key,
+            "opened_at": _at(ticket.opened_at),
+            "question": ticket.question,
+            "status": ticket.status,
+            "structure_id": ticket.structure_id,
+            "handled_at": _at(ticket.handled_at),
+            "resolution": ticket.resolution.value if ticket.resolution else None,
+        }
+        for key in [*speakers, f"console:{login}"]
+        for ticket in store.tickets.of_speaker(key)
+    ]
     entries = store.audit.involving([*speakers, f"console:{login}"], user.id)
     names = Names.of(store.directory, entries)
     export["audit"] = [to_json_line(entry, names) for entry in entries]

@@ -21,6 +21,7 @@ from bot.storage.tables import (
     to_db_time,
     utc_now,
 )
+from bot.storage.tickets import purge_tickets
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Purged:
     link_codes: int
     audit_entries: int
     finished_jobs: int = 0
+    tickets: int = 0
+    logged_questions: int = 0
+    exported_phrasings: int = 0
 
     def line(self) -> str:
         """One French sentence for the operator (and the job's log)."""
@@ -39,7 +43,10 @@ class Purged:
             f"Purge : {self.conversation_states} état(s) de conversation, "
             f"{self.failed_link_attempts} code(s) erroné(s), {self.link_codes} code(s) de "
             f"connexion, {self.audit_entries} entrée(s) du journal d'audit, "
-            f"{self.finished_jobs} tâche(s) planifiée(s) terminée(s) supprimé(s)."
+            f"{self.finished_jobs} tâche(s) planifiée(s) terminée(s), {self.tickets} "
+            f"question(s) transmise(s) à l'eRun, {self.logged_questions} question(s) du "
+            f"journal des statistiques, {self.exported_phrasings} formulation(s) apprise(s) "
+            "déjà exportée(s) supprimé(s)."
         )
 
 
@@ -79,6 +86,6 @@ def purge(
             .where(col(ScheduledJobRow.status).in_(("done", "failed", "cancelled")))
             .where(col(ScheduledJobRow.finished_at) < cut)
         )
-        # Tickets (issue 11): delete those older than `retention_days` here, in this same
-        # transaction, and count them in Purged.
-    return Purged(states, attempts, codes, entries, jobs)
+        # Tickets hold what people asked (masked): gone with the rest, in this transaction.
+        tickets, logged, learned = purge_tickets(session, cut)
+    return Purged(states, attempts, codes, entries, jobs, tickets, logged, learned)

@@ -25,6 +25,7 @@ from bot.storage.jobs import JobStore
 from bot.storage.retention import Purged
 from bot.storage.schema import Upgrade
 from bot.storage.tables import DIRECTORY_TABLES, StructureRow
+from bot.storage.tickets import TicketStore
 
 
 def _enable_sqlite_foreign_keys(engine: Engine) -> None:
@@ -93,6 +94,7 @@ class Store:
         self._audit: AuditLog | None = None
         self._conversations: ConversationStore | None = None
         self._jobs: JobStore | None = None
+        self._tickets: TicketStore | None = None
         event.listen(engine, "before_cursor_execute", self._begin_before_first_write)
 
     @classmethod
@@ -269,6 +271,13 @@ class Store:
         if self._conversations is None:
             self._conversations = ConversationStore(self)
         return self._conversations
+
+    @property
+    def tickets(self) -> TicketStore:
+        """Tickets, taught phrasings, drafts and the question log (the eRun's side)."""
+        if self._tickets is None:
+            self._tickets = TicketStore(self)
+        return self._tickets
 
     @property
     def jobs(self) -> JobStore:

@@ -239,6 +239,106 @@ class WeeklyReminderRow(SQLModel, table=True):
     opted_in_at: datetime = Field(sa_type=_timestamp())
 
 
+# --- The eRun's side (bot/storage/tickets.py) -------------------------------------------
+# Texts are stored masked (bot/core/masking.py) and purged after RETENTION_DAYS.
+
+
+class TicketRow(SQLModel, table=True):
+    """A question handed to a person: what was asked, what the assistant thought, who to
+    answer, and the queue (circonscription) whose eRun sees it."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_queue_status", "queue", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    opened_at: datetime = Field(index=True, sa_type=_timestamp())
+    # out_of_scope, unresolved (a « Vouliez-vous dire… » left unanswered), human, thumbs_down.
+    reason: str
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    # JSON [[intent, score], …]: the assistant's best candidates, best first.
+    candidates: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    speaker_key: str = Field(index=True)
+    structure_id: str | None = None
+    queue: str
+    # open, answered, closed; every change is conditioned on the status read (one eRun wins).
+    status: str
+    notified: bool = False
+    handled_at: datetime | None = Field(default=None, sa_type=_timestamp())
+    handled_by: str | None = None
+    # reply, faq, draft, closed: how it was handled (and the intent of a « C'est la FAQ »).
+    resolution: str | None = None
+    resolution_intent: str | None = None
+
+
+class LearnedPhrasingRow(SQLModel, table=True):
+    """A phrasing taught in chat (« C'est la FAQ… »): a training example of the intent at
+    once, written into knowledge/ by `knowledge export-learned` for review."""
+
+    __tablename__ = "learned_phrasings"
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    intent: str = Field(index=True)
+    taught_by: str
+    taught_at: datetime = Field(index=True, sa_type=_timestamp())
+    exported: bool = False
+
+
+class KnowledgeDraftRow(SQLModel, table=True):
+    """A new answer written by an eRun from the chat, waiting for review (exported with the
+    learned phrasings)."""
+
+    __tablename__ = "knowledge_drafts"
+    id: int | None = Field(default=None, primary_key=True)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str = Field(sa_column=Column(Text, nullable=False))
+    author: str
+    created_at: datetime = Field(sa_type=_timestamp())
+    exported: bool = False
+
+
+class QuestionLogRow(SQLModel, table=True):
+    """One question and how it was met, without its text: what /stats counts."""
+
+    __tablename__ = "question_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True, sa_type=_timestamp())
+    # The intent answered or suggested; None when out of scope.
+    intent: str | None = None
+    # answered, suggested, declined (out of scope), handed (to a person).
+    outcome: str
+    queue: str | None = None
+
+
+# --- The ENT's sign-in (bot/storage/ent_tokens.py) ---------------------------------------
+
+
+class EntOAuthStateRow(SQLModel, table=True):
+    """A sign-in to the ENT under way: its `state`, kept as a hash, single-use, bound to the
+    speaker who asked, valid 10 minutes."""
+
+    __tablename__ = "ent_oauth_states"
+    state_hash: str = Field(primary_key=True)
+    speaker_key: str = Field(index=True)
+    created_at: datetime = Field(sa_type=_timestamp())
+    expires_at: datetime = Field(index=True, sa_type=_timestamp())
+
+
+class EntTokenRow(SQLModel, table=True):
+    """A speaker's ENT tokens (both encrypted with Fernet) and who they are in the ENT."""
+
+    __tablename__ = "ent_tokens"
+    speaker_key: str = Field(primary_key=True)
+    user_id: str
+    login: str = Field(index=True)
+    refresh_token: str = Field(sa_column=Column(Text, nullable=False))
+    access_token: str = Field(sa_column=Column(Text, nullable=False))
+    access_expires_at: datetime = Field(sa_type=_timestamp())
+    scope: str
+    # JSON list: the structures of the ADMIN_LOCAL function's scope when the link was made.
+    adml_structures: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    linked_at: datetime = Field(sa_type=_timestamp())
+    refreshed_at: datetime | None = Field(default=None, sa_type=_timestamp())
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a sqlmodel table class."""
     # sqlmodel sets __table__ on `table=True` classes at run time; its stubs do not declare it.
@@ -273,6 +373,12 @@ RUNTIME_TABLES = [
         ConversationStateRow,
         ScheduledJobRow,
         WeeklyReminderRow,
+        TicketRow,
+        LearnedPhrasingRow,
+        KnowledgeDraftRow,
+        QuestionLogRow,
+        EntOAuthStateRow,
+        EntTokenRow,
     )
 ]
 ALL_TABLES = DIRECTORY_TABLES + RUNTIME_TABLES

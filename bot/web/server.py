@@ -36,6 +36,8 @@ class WebContext:
     metrics: Metrics
     channel_routes: list[BaseRoute] = field(default_factory=list)
     lifespan: Lifespan[Any] | None = None
+    # GET /oauth/callback, the ENT's sign-in (bot.web.oauth.oauth_callback); None without it.
+    oauth_callback: BaseRoute | None = None
 
 
 def routes(context: WebContext) -> list[BaseRoute]:
@@ -45,6 +47,7 @@ def routes(context: WebContext) -> list[BaseRoute]:
         Route("/healthz", health_check(context.engine), methods=["GET"]),
         Route("/metrics", metrics_page(context.metrics), methods=["GET"]),
         *context.channel_routes,
+        *([context.oauth_callback] if context.oauth_callback is not None else []),
     ]
 
 

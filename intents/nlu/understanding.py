@@ -11,6 +11,7 @@ from intents.kb import KnowledgeBase
 from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold
+from intents.nlu.taught import TaughtPhrasings, Teachable
 from intents.registry import registry
 from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
 
@@ -52,7 +53,7 @@ class Understanding:
         return slot_values(self.slots)
 
 
-class Understander:
+class Understander(Teachable):
     def __init__(
         self,
         kb: KnowledgeBase,
@@ -68,6 +69,7 @@ class Understander:
             e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
         }
         self._roster: dict[tuple[int, str, str], tuple[float, Any]] = {}
+        self.taught = TaughtPhrasings(kb, matcher)  # phrasings an eRun taught in chat
         # The uncovered services each answer speaks of (none, as a rule).
         self.covered = {
             e.id: kb.lexicon.services_in(kb.lexicon.rewrite(fold(f"{e.title} {e.answer or ''}")))
@@ -217,7 +219,7 @@ class Understander:
         else:
             analysis = self.matcher.analyse(f"{topic} {readable}")
             analysis.howto_cue, analysis.request_cue = self.matcher.cues(readable)
-        intent, confidence = self.decide(analysis)
+        intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
         ][:3]
@@ -282,7 +284,8 @@ class Understander:
         """The FAQ topic of one question, when it is clear."""
         if len(question.split()) < 2:
             return None
-        intent, confidence = self.decide(self.matcher.analyse(question))
+        analysis = self.matcher.analyse(question)
+        intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
         entry = self.kb.entries.get(intent)
         if intent == OUT_OF_SCOPE or confidence < self.floor or entry is None:
             return None

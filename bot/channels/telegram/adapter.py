@@ -15,10 +15,11 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, cast
 
 from telegram import (
+    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MaybeInaccessibleMessage,
@@ -26,12 +27,12 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.constants import ChatType
+from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.channels.telegram.flow import SLOW_DOWN, FloodGuard
-from bot.channels.telegram.html import split_html
+from bot.channels.telegram.html import split_html, utf16_len
 from bot.channels.telegram.incoming import attachment_kind, clean_text, incoming_of, sender_id
 from bot.channels.telegram.menus import apply_menu
 from bot.core.messages import APOLOGY, Button, Incoming, Outcome, Reply
@@ -137,6 +138,8 @@ class TelegramAdapter:
         # the store keeps its transaction (thread-local); `workers` bounds the database
         # connections the core holds at once.
         self._workers = ThreadPoolExecutor(max(1, workers), thread_name_prefix="core")
+        # Set by the application (the ticker's tick): runs the jobs a message made due.
+        self.run_due_jobs: Callable[[Bot], Coroutine[Any, Any, int]] | None = None
 
     async def shutdown(self, *_: Any) -> None:
         """Let the running core calls finish and stop the worker threads (post_shutdown)."""
@@ -262,8 +265,13 @@ class TelegramAdapter:
         *,
         pressed: Message | None = None,
     ) -> None:
-        replies = [reply for reply in outcome.replies if reply.text.strip()]
+        replies = [reply for reply in outcome.replies if reply.text.strip() or reply.image]
         edits = bool(replies) and pressed is not None and replies[0].edits_pressed
+        if edits and pressed is not None and replies[0].image is not None:
+            # A text message cannot become a photo: the photo comes as a new message and the
+            # pressed one loses its buttons.
+            await self._void(context, message_ref(pressed.chat.id, pressed.message_id))
+            edits = False
         # The pressed message, when edited, loses its buttons with the edit itself.
         edited = message_ref(pressed.chat.id, pressed.message_id) if edits and pressed else None
         for ref in outcome.void_buttons:
@@ -281,6 +289,9 @@ class TelegramAdapter:
         # A menu is a person's, in their private chat: never for a channel or a group.
         if outcome.menu is not None and incoming.private_chat and update.effective_user:
             await apply_menu(context.bot, update.effective_user.id, outcome.menu)
+        if outcome.jobs_due and self.run_due_jobs is not None:
+            # An eRun's answers go now, not at the next tick.
+            await self.run_due_jobs(context.bot)
 
     async def _void(self, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
         """Take the buttons off one of our earlier messages."""
@@ -297,6 +308,8 @@ class TelegramAdapter:
         self, context: ContextTypes.DEFAULT_TYPE, destination: _Destination, reply: Reply
     ) -> Message | None:
         """Send the reply (in chunks if long); the last message sent, which has the buttons."""
+        if reply.image is not None:
+            return await self._send_photo(context, destination, reply, reply.image)
         chunks = split_html(reply.text)
         sent = None
         for index, chunk in enumerate(chunks):
@@ -313,6 +326,36 @@ class TelegramAdapter:
                 ),
             )
         return sent
+
+    async def _send_photo(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        destination: _Destination,
+        reply: Reply,
+        image: bytes,
+    ) -> Message | None:
+        """The image captioned with the text when it fits, else the bare image then the text;
+        the buttons go on the last message."""
+        text = reply.text.strip()
+        # Measured on the HTML, tags included: longer than what Telegram counts, never shorter.
+        captioned = utf16_len(text) <= MessageLimit.CAPTION_LENGTH
+        sent = await context.bot.send_photo(
+            destination.chat_id,
+            image,
+            caption=text if captioned and text else None,
+            message_thread_id=destination.thread_id,
+            reply_markup=_keyboard(reply.buttons) if captioned else None,
+            reply_parameters=(
+                ReplyParameters(destination.quote, allow_sending_without_reply=True)
+                if destination.quote
+                else None
+            ),
+        )
+        if captioned:
+            return sent
+        return await self._send(
+            context, replace(destination, quote=None), replace(reply, image=None)
+        )
 
     async def _edit(
         self,

@@ -117,7 +117,9 @@ def build_application(
         runner = JobRunner(assistant.engine, assistant.clock)
     if runner is not None and application.job_queue is not None:
         # Scheduled jobs, run in the core's threads (one on SQLite, shared with messages).
-        ticker = Ticker(runner, adapter._in_worker)
+        chores = assistant.housekeeping if isinstance(assistant, Assistant) else None
+        ticker = Ticker(runner, adapter._in_worker, chores)
+        adapter.run_due_jobs = ticker.tick
         application.job_queue.run_repeating(
             ticker, interval=settings.job_tick_seconds, name="scheduled-jobs"
         )

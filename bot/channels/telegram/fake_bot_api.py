@@ -175,6 +175,38 @@ class FakeBotApi(UpdateFeed, CallLog):
         self.messages[(message["chat"]["id"], message["message_id"])] = message
         return message
 
+    def _api_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        # The upload is kept in the recorded call: params["photo"] holds the file's bytes.
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        caption = params.get("caption") or ""
+        if len(caption) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        message_id = self.next_message_id()
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": self.bot_user,
+            "chat": self.chat(params["chat_id"]),
+            "date": int(time.time()),
+            "photo": [
+                {
+                    "file_id": f"photo-{message_id}",
+                    "file_unique_id": f"photo-{message_id}",
+                    "width": 600,
+                    "height": 300,
+                    "file_size": len(photo),
+                }
+            ],
+        }
+        if caption:
+            message["caption"] = caption
+        markup = params.get("reply_markup")
+        if markup and markup.get("inline_keyboard"):
+            message["reply_markup"] = markup
+        self.messages[(message["chat"]["id"], message_id)] = message
+        return message
+
     def _stored(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id, message_id = params.get("chat_id"), params.get("message_id")
         message = None
@@ -186,6 +218,8 @@ class FakeBotApi(UpdateFeed, CallLog):
 
     def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self._stored(params)
+        if "text" not in message:  # a photo: only its caption could be edited
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         markup = params.get("reply_markup") or {}
         keyboard = markup.get("inline_keyboard") or None
         if params.get("text") == message["text"] and keyboard == (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,22 +33,53 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 
 def decode_params(content_type: str, body: bytes) -> dict[str, Any]:
-    """The parameters of a Bot API request, JSON or form-encoded as PTB posts them."""
+    """The parameters of a Bot API request, JSON, form-encoded or multipart as PTB posts them."""
     if not body:
         return {}
     if content_type.startswith("application/json"):
         decoded: dict[str, Any] = json.loads(body)
         return decoded
+    if content_type.startswith("multipart/form-data"):
+        return _multipart(content_type, body)
+    return {
+        key: _field(key, value) for key, value in parse_qsl(body.decode(), keep_blank_values=True)
+    }
+
+
+def _field(key: str, value: str) -> Any:
     # PTB posts form fields whose non-string values are JSON-encoded.
+    if key in _STRING_PARAMS:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """The fields of an upload (sendPhoto): a file part is kept as its bytes."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary is None:
+        return {}
     params: dict[str, Any] = {}
-    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
-        if key in _STRING_PARAMS:
-            params[key] = value
+    for part in body.split(b"--" + boundary.group(1).encode())[1:]:
+        if part.startswith(b"--"):  # the closing delimiter
+            break
+        head, _, data = part.partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        disposition = next(
+            (
+                line
+                for line in head.decode().split("\r\n")
+                if line.lower().startswith("content-disposition")
+            ),
+            "",
+        )
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        if name is None:
             continue
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
+        is_file = re.search(r'\bfilename="', disposition) is not None
+        params[name.group(1)] = data if is_file else _field(name.group(1), data.decode())
     return params
 
 

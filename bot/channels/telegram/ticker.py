@@ -48,9 +48,17 @@ async def _to_thread(call: Callable[[], T]) -> T:
 class Ticker:
     """One instance's ticker: `await ticker(context)` is the JobQueue callback."""
 
-    def __init__(self, runner: JobRunner, in_worker: InWorker | None = None) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        in_worker: InWorker | None = None,
+        housekeeping: Callable[[], None] | None = None,
+    ) -> None:
         self.runner = runner
         self.in_worker: InWorker = in_worker or _to_thread
+        # The core's periodic chores (question counts, phrasings taught elsewhere), so that an
+        # instance that receives no message still does them.
+        self.housekeeping = housekeeping
         # One tick at a time in this instance: a slow tick is not overlapped by the next.
         self._busy = asyncio.Lock()
 
@@ -64,6 +72,8 @@ class Ticker:
             return 0
         async with self._busy:
             try:
+                if self.housekeeping is not None:
+                    await self.in_worker(self.housekeeping)
                 deliveries: list[Delivery] = await self.in_worker(self.runner.run_due)
             except Exception:  # the database may be away for a moment: next tick
                 log.exception("scheduled jobs could not be run this tick")

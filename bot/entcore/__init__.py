@@ -1,0 +1,1 @@
+"""The entcore backend: the ENT's HTTP API and the directors' OAuth2 sign-in."""
