@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.core.assistant import Assistant
 from bot.settings import Settings
 from bot.storage.schoolfile import import_school
 from bot.storage.store import Store, in_memory_url
+
+if TYPE_CHECKING:
+    from bot.entcore.oauth import EntLink
 
 DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
 
@@ -62,18 +65,30 @@ def open_store(settings: HasDatabaseUrl, *, seed_demo: bool = True, demo: bool =
 
 @dataclass
 class App:
-    """What a running front end needs: the store and the assistant built on it."""
+    """What a running front end needs: the store and the assistant built on it, and the
+    ENT's sign-in when the directory is the ENT's."""
 
     store: Store
     assistant: Assistant
+    sign_in: EntLink | None = None
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and the ENT's)."""
+        directory = self.assistant.services.directory
+        if hasattr(directory, "close"):
+            directory.close()
         self.store.dispose()
 
 
 def start(settings: Settings) -> App:
     """Open the store from the settings and build the assistant on it (`run --demo` has
     seeded the demo school before, with open_store)."""
-    store = open_store(settings)
+    store = open_store(settings, seed_demo=settings.directory_backend == "local")
+    if settings.directory_backend == "entcore":
+        # httpx and cryptography only for this backend.
+        from bot.entcore.backend import ent_backend
+
+        services, link = ent_backend(settings, store)
+        assistant = Assistant.create(settings, services, sign_in=link)
+        return App(store, assistant, link)
     return App(store, Assistant.create(settings, store))

@@ -143,6 +143,15 @@ class NotFound(LookupError):
     """A change names a record that the directory does not hold; the message is French."""
 
 
+class DirectoryFailure(Exception):
+    """A change the directory did not carry out as asked (refused, not confirmed, a silent
+    no-op): `message` is French and says what is known, for the director."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class History(Protocol):
     """What the audit log tells a handler: when a change was last carried out."""
 
@@ -203,5 +212,21 @@ class Directory(Protocol):
     def add_group_members(self, group_id: str, user_ids: Iterable[str]) -> tuple[str, ...]: ...
 
     def create_group(self, structure_id: str, name: str, type: str) -> Group: ...
+
+    # -- undo: what the ENT can give back after a change (« Annuler cette action ») --------
+
+    def reattach_to_structure(self, user_id: str, structure_id: str) -> None:
+        """Undo of a detach: back in the school only (not its classes or groups, which the
+        ENT does not remember)."""
+        ...
+
+    def unlink_from_class(self, user_id: str, class_id: str) -> None:
+        """Undo of an attach: out of the class (still in the school)."""
+        ...
+
+    def restore_user(self, user_id: str) -> None:
+        """Undo of a pre-deletion; an account deleted for good cannot be restored
+        (DirectoryFailure)."""
+        ...
 
     def transaction(self) -> AbstractContextManager[None]: ...

@@ -143,7 +143,8 @@ class Console:
                 # Buttons are numbered in one sequence across the replies, as send() keeps them.
                 for button in reply.buttons:
                     number += 1
-                    sink.write(f"  [{number}] {button.label}\n")
+                    opens = f" : {button.url}" if button.url else ""
+                    sink.write(f"  [{number}] {button.label}{opens}\n")
 
 
 def saved_image(image: bytes) -> str:

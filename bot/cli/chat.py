@@ -124,15 +124,45 @@ def _open(args: argparse.Namespace, settings: Settings) -> tuple[Services, str |
     return open_store(settings, demo=args.demo), None
 
 
+def _on_the_ent(args: argparse.Namespace, settings: Settings, store: Any) -> Services:
+    """The console over the ENT acts with ENT_ACCESS_TOKEN, as that token's user only."""
+    from bot.core.services import ACTING_FOR
+    from bot.entcore.backend import ent_backend
+    from bot.entcore.oauth import EntAuthError, identify
+
+    if settings.ent_access_token is None or settings.ent_url is None:
+        raise LookupError("Sur l'ENT, le terminal agit avec ENT_ACCESS_TOKEN : donnez-le.")
+    try:
+        who = identify(settings.ent_url, settings.ent_access_token.get_secret_value())
+    except EntAuthError as error:
+        raise LookupError(str(error)) from None
+    if args.login and args.login != who.login:
+        raise LookupError(
+            f"ENT_ACCESS_TOKEN est le jeton de « {who.login} », pas de « {args.login} »."
+        )
+    args.login = who.login
+    services, _ = ent_backend(settings, store)
+    ACTING_FOR.set(f"console:{who.login}")
+    return services
+
+
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Conversation in the terminal, interactive or JSONL."""
     from bot.channels.console import Console
 
     store, structure = _open(args, settings)
-    console = Console.create(settings, store, login=args.login, structure=structure)
-    if args.jsonl:
-        return console.run_jsonl(sys.stdin, sys.stdout)
-    return console.run_interactive(sys.stdin, sys.stdout)
+    if settings.directory_backend == "entcore":
+        store = _on_the_ent(args, settings, store)
+    try:
+        console = Console.create(settings, store, login=args.login, structure=structure)
+        if args.jsonl:
+            return console.run_jsonl(sys.stdin, sys.stdout)
+        return console.run_interactive(sys.stdin, sys.stdout)
+    finally:
+        # The ENT's connections (the store is left to the process's end, as before).
+        close = getattr(store.directory, "close", None)
+        if close is not None:
+            close()
 
 
 def _understander(args: argparse.Namespace, settings: Settings) -> tuple[Understander, Any]:

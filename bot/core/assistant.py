@@ -15,12 +15,13 @@ from bot.core.dispatch import dispatch
 from bot.core.identity import Identities
 from bot.core.messages import APOLOGY, Incoming, Outcome, Reply
 from bot.core.question_counter import MetQuestion
-from bot.core.services import Services
+from bot.core.services import ACTING_FOR, EntSignIn, Services
 from bot.core.session import Engine, Session, StateConflict
 from bot.core.state import ConversationState
 from bot.core.tickets import met_question
 from bot.settings import Settings
-from intents.kb import KnowledgeBase
+from intents.domain import DirectoryFailure
+from intents.kb import KnowledgeBase, escape
 from intents.nlu.entities import EntityReader
 from intents.nlu.matcher import Matcher
 from intents.nlu.understanding import Understander, Understanding
@@ -46,6 +47,7 @@ class Assistant:
         matcher: Matcher,
         *,
         clock: Callable[[], datetime] | None = None,
+        sign_in: EntSignIn | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -56,18 +58,24 @@ class Assistant:
             kb, matcher, EntityReader(kb.lexicon), settings.confidence_floor
         )
         self.identities = Identities(services)
-        self.engine = Engine(services, kb, self.understander, self.identities, settings)
+        self.engine = Engine(
+            services, kb, self.understander, self.identities, settings, sign_in=sign_in
+        )
         self._taught_checked = -math.inf
         self._taught_mark: tuple[int, int] | None = None
 
     @classmethod
     def create(
-        cls, settings: Settings, services: Services, *, clock: Callable[[], datetime] | None = None
+        cls,
+        settings: Settings,
+        services: Services,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        sign_in: EntSignIn | None = None,
     ) -> Assistant:
         kb = KnowledgeBase()
-        return cls(
-            settings, services, kb, Matcher(kb, cache_dir=settings.model_cache_dir), clock=clock
-        )
+        matcher = Matcher(kb, cache_dir=settings.model_cache_dir)
+        return cls(settings, services, kb, matcher, clock=clock, sign_in=sign_in)
 
     def housekeeping(self, *, force: bool = False) -> None:
         """Every HOUSEKEEPING_SECONDS at most, outside any message: count the questions met
@@ -98,6 +106,14 @@ class Assistant:
     def handle(self, incoming: Incoming, *, login: str | None = None) -> Outcome:
         """One message in, replies out; never raises for anything a user can send."""
         self.housekeeping()
+        # The directory acts as this speaker (the ENT's, with their own token).
+        acting = ACTING_FOR.set(incoming.speaker_key)
+        try:
+            return self._handle_with_retries(incoming, login)
+        finally:
+            ACTING_FOR.reset(acting)
+
+    def _handle_with_retries(self, incoming: Incoming, login: str | None) -> Outcome:
         try:
             for _ in range(ATTEMPTS):
                 try:
@@ -127,6 +143,11 @@ class Assistant:
                 "gave up on a message from %s after %d conflicts", incoming.speaker_key, ATTEMPTS
             )
             return Outcome([Reply(APOLOGY)])
+        except DirectoryFailure as failure:
+            # The ENT did not answer a read (after its retries), or refused it: said as it is;
+            # nothing of this message was kept.
+            log.warning("directory failure for %s: %s", incoming.speaker_key, failure.message)
+            return Outcome([Reply(escape(failure.message))])
         except Exception:  # the user must never see a traceback
             log.exception("failure while handling a message from %s", incoming.speaker_key)
             return Outcome([Reply(APOLOGY)])

@@ -13,6 +13,9 @@ from bot.core.reminders import after_done
 from bot.core.rights import Verdict, may
 from bot.core.session import Session
 from bot.core.state import CONFIRM_WORDS, PendingChange
+from bot.core.undo import offer as offer_undo
+from bot.core.undo import prepare as prepare_undo
+from intents.domain import DirectoryFailure
 from intents.handlers import registry
 from intents.kb import escape
 from intents.nlu.normalize import fold
@@ -78,10 +81,20 @@ def confirm(
             "Vous n'avez plus les droits pour faire cette modification : rien n'a été modifié.",
         )
     turn = session.school_turn(intent, "", {}, pending.structure)
+    chosen = pending.args if args is None else args
     try:
         # Undone alone on failure: the claim and the « failed » entry still commit.
         with session.services.savepoint():
-            response = executor(turn, pending.args if args is None else args)
+            # What « Annuler cette action » will need, read before the change.
+            undoable = prepare_undo(session, intent, pending.structure, chosen)
+            response = executor(turn, chosen)
+    except DirectoryFailure as failure:
+        # The directory said why (the ENT refused, or did not do it). On the ENT nothing is
+        # rolled back: only what the directory knows is said, never « rien n'a été modifié ».
+        log.warning("change %s not carried out: %s", intent, failure.message)
+        session.engine.understander.forget_roster()
+        _audit(session, pending, ActionOutcome.FAILED, failure.message)
+        return _said(session, f"⚠️ La modification n'a pas abouti. {escape(failure.message)}")
     except Exception:
         log.exception("change %s failed and was rolled back", intent)
         _audit(session, pending, ActionOutcome.FAILED, "erreur technique, annulé")
@@ -99,6 +112,8 @@ def confirm(
         _audit(session, pending, ActionOutcome.DONE, said, targets)
         # The reminder offered after a block, the next day's GAR check: in this transaction.
         after_done(session, intent, pending.structure, response)
+        # « Annuler cette action », for 10 minutes, where the ENT can give it back.
+        offer_undo(session, pending.structure, undoable, response)
     return session.outcome(response, edits=True)
 
 

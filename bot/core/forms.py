@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.core import erun, privacy, reminders, tickets
+from bot.core import erun, privacy, reminders, tickets, undo
 from bot.core.confirmation import cancel, confirm, lowered
 from bot.core.messages import Outcome
 from bot.core.pipeline import run_intent
@@ -143,6 +143,8 @@ def press(session: Session, button_id: str) -> Outcome:
             return session.outcome([Say(tickets.pressed(session, intent, dict(slots)))])
         case RunIntent(intent, slots, structure) if intent in reminders.BUTTONS:
             return reminders.pressed(session, slots, structure)
+        case RunIntent(intent) if intent in undo.BUTTONS:
+            return undo.pressed(session, payload)
         case RunIntent(intent, slots, structure):
             if structure in session.speaker.structures:
                 session.chosen_structure = structure

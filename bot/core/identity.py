@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from bot.core.services import Services
-from intents.domain import Role, Speaker
+from intents.domain import DirectoryFailure, Role, Speaker
 
 # Identities are reused this long between messages; a confirmed change always re-reads them,
 # so a revoked link can at most see a proposal, never execute it.
 SPEAKER_SECONDS = 5.0
 _CACHE_LIMIT = 10_000
+
+log = logging.getLogger(__name__)
 
 
 class Identities:
@@ -57,7 +60,13 @@ class Identities:
         if not login:
             return Speaker(key=speaker_key)
         directory = self.services.directory
-        user = directory.user_by_login(login)
+        try:
+            user = directory.user_by_login(login)
+        except DirectoryFailure as failure:
+            # The ENT shows nothing to an account that administers no school (a parent, a
+            # teacher), or refused an expired sign-in: such a speaker has no school rights.
+            log.info("%s read as a member of the public: %s", speaker_key, failure.message)
+            return Speaker(key=speaker_key)
         if user is None or not user.is_live:
             return Speaker(key=speaker_key)
         role, structures = Role.PUBLIC, tuple(user.structures)

@@ -20,7 +20,9 @@ from bot.core.confirmation import expire_stale
 from bot.core.job_session import sends, session_for
 from bot.core.jobs import Delivery, EditMessage, Payload
 from bot.core.rights import Verdict, may
+from bot.core.services import ACTING_FOR
 from bot.core.session import Engine, StateConflict
+from bot.core.signin import welcome
 from bot.core.ticket_jobs import answer_asker, notify_queue
 from intents.admin.common import GAR_GROUP, gar_state
 from intents.french import count
@@ -85,6 +87,13 @@ class JobRunner:
         return deliveries
 
     def _run(self, job: ClaimedJob, payload: Payload, now: datetime) -> list[Delivery]:
+        acting = ACTING_FOR.set(payload.speaker_key)
+        try:
+            return self._run_as(job, payload, now)
+        finally:
+            ACTING_FOR.reset(acting)
+
+    def _run_as(self, job: ClaimedJob, payload: Payload, now: datetime) -> list[Delivery]:
         services = self.engine.services
         try:
             for _ in range(ATTEMPTS):
@@ -224,4 +233,5 @@ RUNS: dict[type, Callable[[Engine, Payload, datetime], list[Delivery]]] = {
     jobs.DailyPurge: daily_purge,  # type: ignore[dict-item]
     jobs.NotifyQueue: notify_queue,  # type: ignore[dict-item]
     jobs.AnswerAsker: answer_asker,  # type: ignore[dict-item]
+    jobs.Welcome: welcome,  # type: ignore[dict-item]
 }

@@ -91,6 +91,14 @@ class AnswerAsker:
     intent: str | None
 
 
+@dataclass(frozen=True)
+class Welcome:
+    """Tell a chat that its ENT sign-in succeeded (the callback came to the web server)."""
+
+    speaker_key: str
+    login: str
+
+
 Payload = (
     ExpireConfirmation
     | UnblockReminder
@@ -99,6 +107,7 @@ Payload = (
     | DailyPurge
     | NotifyQueue
     | AnswerAsker
+    | Welcome
 )
 
 KINDS: dict[str, type[Payload]] = {
@@ -109,6 +118,7 @@ KINDS: dict[str, type[Payload]] = {
     "maintenance.purge": DailyPurge,
     "tickets.notify": NotifyQueue,
     "tickets.answer": AnswerAsker,
+    "signin.welcome": Welcome,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 

@@ -42,6 +42,8 @@ class Incoming:
 class Button:
     label: str
     id: str
+    # A link opened by the button (the ENT's sign-in page) instead of a press sent back.
+    url: str | None = None
 
 
 @dataclass

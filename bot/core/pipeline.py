@@ -35,6 +35,10 @@ LINK_HINT = (
     "Pour que l'assistant agisse sur l'annuaire de votre école, la direction demande un code à "
     "son eRun puis l'envoie ici en privé : <code>/connexion CODE</code>."
 )
+ENT_LINK_HINT = (
+    "Pour que l'assistant agisse sur l'annuaire de votre école, la direction se connecte à "
+    "l'ENT ici, en privé, avec <code>/connexion</code> : il agit alors avec ses propres droits."
+)
 SCHOOL_KINDS = ("action", "query")
 FOLLOW_UP = re.compile(r"^\s*(?:et|mais|sinon|puis)\b", re.IGNORECASE)
 HUMAN = "dialogue.human"
@@ -240,7 +244,7 @@ def denial(session: Session, verdict: Verdict, permission: Permission, intent: s
         turn = session.turn(howto, "", {})
         says.append(Say(turn.render(howto), turn.see_also(session.kb.entries[howto].related)))
     if role not in (Role.DIRECTOR, Role.ERUN):
-        says.append(Say(LINK_HINT))
+        says.append(Say(LINK_HINT if session.engine.sign_in is None else ENT_LINK_HINT))
     return session.outcome(says)
 
 

@@ -39,7 +39,12 @@ dernier sujet), rangé sous votre identifiant Telegram : pour continuer la conve
 message à l'autre. Effacé après {days} jours sans message.
 • <b>La liaison avec votre compte ENT</b>, si vous avez envoyé /connexion : pour savoir qui \
 vous êtes et ce que vous pouvez faire (direction, eRun). Gardée tant que le compte est relié ; \
-/deconnexion ou /oublier la retire.
+/deconnexion ou /oublier la retire. Avec la connexion à l'ENT, les jetons que l'ENT donne \
+sont gardés chiffrés, pour agir avec vos droits ; retirés de même.
+• <b>Les questions transmises à l'eRun</b> (quand je ne sais pas répondre, ou à votre \
+demande) : leur texte, où numéros de téléphone, adresses e-mail et INE sont masqués, votre \
+école si elle est connue, l'heure et la suite donnée, pour qu'une personne vous réponde ici. \
+Effacées après {days} jours.
 • <b>Les codes de connexion erronés</b> (identifiant Telegram et heure) : pour arrêter qui \
 essaierait de deviner un code. Effacés après {days} jours, comme les codes de connexion \
 utilisés ou expirés (dont seule une empreinte est gardée).
@@ -51,7 +56,8 @@ classes, groupes et état des comptes, seulement ce dont l'assistant se sert (ni
 naissance, ni lien entre parents et enfants). Remplacé à chaque import.
 
 <b>Vos droits</b> (accès, rectification, effacement, opposition) :
-• /oublier efface tout de suite l'état de la conversation, la liaison et les codes erronés. \
+• /oublier efface tout de suite l'état de la conversation, la liaison, les questions \
+transmises et les codes erronés. \
 Le journal de la direction est gardé, votre identifiant Telegram y est remplacé par un \
 pseudonyme.
 • Pour une copie de ce qui est gardé sur votre compte, une rectification ou toute question : \

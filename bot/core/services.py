@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -13,6 +14,24 @@ if TYPE_CHECKING:  # the core's protocols import no SQL (`classify` starts witho
     from bot.storage.jobs import JobStore
     from bot.storage.retention import Purged
     from bot.storage.tickets import TicketStore
+
+
+# Who the services act for while a message (or a job about someone) is handled: a directory
+# that acts as the speaker (the ENT's, with their own token) reads it. Set by the core around
+# each handling, in the worker thread that runs it.
+ACTING_FOR: ContextVar[str | None] = ContextVar("acting_for", default=None)
+
+
+class EntSignIn(Protocol):
+    """Signing a speaker in to the ENT (OAuth2), when the directory is the ENT's."""
+
+    def start(self, speaker_key: str) -> str:
+        """The ENT's authorisation page for this speaker (single-use, 10 minutes)."""
+        ...
+
+    def unlink(self, speaker_key: str) -> bool:
+        """Forget the speaker's ENT tokens; False when there were none."""
+        ...
 
 
 class Accounts(Protocol):
@@ -28,6 +47,10 @@ class Accounts(Protocol):
 
     def unlink(self, speaker_key: str) -> bool:
         """Forget the speaker's link; False when there was none."""
+        ...
+
+    def link(self, speaker_key: str, login: str, now: datetime | None = None) -> None:
+        """Tie the speaker to that login, vouched for by the ENT's own sign-in."""
         ...
 
     def erase_speaker(self, speaker_key: str) -> SpeakerErased:

@@ -12,7 +12,7 @@ from bot.core.identity import Identities
 from bot.core.markup import checked
 from bot.core.messages import ActionOutcome, Button, Incoming, Outcome, Reply
 from bot.core.question_counter import QuestionCounter
-from bot.core.services import Services
+from bot.core.services import EntSignIn, Services
 from bot.core.state import ConversationState, StoredButton
 from bot.core.ticket_records import QuestionOutcome
 from bot.settings import Settings
@@ -59,6 +59,8 @@ class Engine:
     settings: Settings
     # The questions met by this process, counted in the question log now and then (/stats).
     questions: QuestionCounter = field(default_factory=QuestionCounter)
+    # The ENT's sign-in, when the directory is the ENT's (DIRECTORY_BACKEND=entcore).
+    sign_in: EntSignIn | None = None
 
 
 @dataclass

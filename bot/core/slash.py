@@ -5,8 +5,9 @@ from __future__ import annotations
 from bot.core import erun, privacy, reminders, stats_command
 from bot.core.commands import Builtin, command_named
 from bot.core.confirmation import withdraw
-from bot.core.messages import Outcome
+from bot.core.messages import Button, Outcome
 from bot.core.pipeline import run_intent
+from bot.core.services import EntSignIn
 from bot.core.session import Session
 from bot.storage.accounts import AccountError
 from intents.domain import Role, Speaker
@@ -84,6 +85,9 @@ def link(session: Session, code: str) -> Outcome:
         return session.text(
             "Envoyez votre code de connexion en message privé, jamais dans un groupe."
         )
+    sign_in = session.engine.sign_in
+    if sign_in is not None:
+        return _sign_in_to_the_ent(session, sign_in)
     if not code:
         return session.text(
             "Envoyez le code reçu de votre eRun ainsi : <code>/connexion CODE</code>."
@@ -109,11 +113,26 @@ def link(session: Session, code: str) -> Outcome:
     return session.text(f"Bienvenue {name} : votre compte est relié.")
 
 
+def _sign_in_to_the_ent(session: Session, sign_in: EntSignIn) -> Outcome:
+    """With the ENT's directory: a button to the ENT's own sign-in page (OAuth2); the
+    assistant then acts with the person's own rights in the ENT."""
+    url = sign_in.start(session.incoming.speaker_key)
+    outcome = session.text(
+        "Pour relier votre compte, connectez-vous à l'ENT avec le bouton ci-dessous (lien "
+        "valable 10 minutes, pour vous seul). L'assistant agira ensuite avec vos propres "
+        "droits dans l'ENT ; <code>/deconnexion</code> les lui retire."
+    )
+    outcome.replies[-1].buttons.append(Button("Se connecter à l'ENT", "ent-sign-in", url=url))
+    return outcome
+
+
 def unlink(session: Session) -> Outcome:
     """/deconnexion: untie this chat from its account."""
     session.intent = "account.unlink"
     key = session.incoming.speaker_key
-    if not session.services.accounts.unlink(key):
+    sign_in = session.engine.sign_in
+    signed_out = sign_in.unlink(key) if sign_in is not None else False
+    if not session.services.accounts.unlink(key) and not signed_out:
         return session.text("Aucun compte n'était relié à cette conversation.")
     session.state.pending = None
     session.state.form = None

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from intents.domain import DirectoryFailure
+
 log = logging.getLogger(__name__)
 
 # Seconds: entcore's directory answers in well under a second; a read of a large school
@@ -29,12 +31,12 @@ READ_BACKOFF = 0.2
 QueryParams = Mapping[str, str | Sequence[str]]
 
 
-class EntcoreError(Exception):
-    """An ENT call that did not do what was asked; `message` is French, for the director."""
+class EntcoreError(DirectoryFailure):
+    """An ENT call that did not do what was asked; `message` is French, for the director (a
+    DirectoryFailure: the core tells it without knowing the ENT)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 

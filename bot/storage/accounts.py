@@ -13,6 +13,8 @@ from sqlmodel import col
 
 from bot.storage.tables import (
     AccountLinkRow,
+    EntOAuthStateRow,
+    EntTokenRow,
     FailedLinkAttemptRow,
     LinkCodeRow,
     Sessions,
@@ -164,6 +166,16 @@ class AccountLinks:
             raise LinkError(problem)
         return login
 
+    def link(self, speaker_key: str, login: str, now: datetime | None = None) -> None:
+        """Tie the speaker to that login (the ENT's sign-in vouched for it), replacing any
+        earlier link of the speaker."""
+        moment = to_db_time(now or utc_now())
+        with self._store.session() as session:
+            session.execute(
+                delete(AccountLinkRow).where(col(AccountLinkRow.speaker_key) == speaker_key)
+            )
+            session.add(AccountLinkRow(speaker_key=speaker_key, login=login, linked_at=moment))
+
     def login_for(self, speaker_key: str) -> str | None:
         """The login this speaker is linked to, if any."""
         with self._store.session() as session:
@@ -183,8 +195,11 @@ class AccountLinks:
             return bool(result)
 
     def erase_speaker(self, speaker_key: str) -> SpeakerErased:
-        """Delete the speaker's link and failed link attempts (/oublier), saying what was."""
+        """Delete the speaker's link, failed link attempts and ENT sign-in (tokens, sign-ins
+        under way) (/oublier), saying what was."""
         with self._store.session() as session:
+            for table in (EntTokenRow, EntOAuthStateRow):
+                session.execute(delete(table).where(col(table.speaker_key) == speaker_key))
             login = session.scalars(
                 select(col(AccountLinkRow.login)).where(
                     col(AccountLinkRow.speaker_key) == speaker_key

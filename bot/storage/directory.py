@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from bot.storage.directory_undo import UndoOperations
 from bot.storage.records import chunks, group_record, structure_record, user_records
 from bot.storage.tables import (
     ClassMemberRow,
@@ -52,8 +53,9 @@ def _live() -> ColumnElement[bool]:
     return col(UserRow.deleted).is_(None) & col(UserRow.pre_deleted).is_(None)
 
 
-class SqlDirectory:
-    """The directory stored in the assistant's database; stores faithfully, enforces no policy.
+class SqlDirectory(UndoOperations):
+    """The directory stored in the assistant's database; stores faithfully, enforces no policy
+    (its undo operations: bot/storage/directory_undo.py).
 
     Outside transaction() each change is committed on its own; inside, changes and reads share
     the block's session, so reads see the block's uncommitted writes.

@@ -13,6 +13,7 @@ from sqlmodel import col
 from bot.storage.tables import (
     AuditEntryRow,
     ConversationStateRow,
+    EntOAuthStateRow,
     FailedLinkAttemptRow,
     LinkCodeRow,
     ScheduledJobRow,
@@ -86,6 +87,8 @@ def purge(
             .where(col(ScheduledJobRow.status).in_(("done", "failed", "cancelled")))
             .where(col(ScheduledJobRow.finished_at) < cut)
         )
+        # ENT sign-ins never finished (their state lives 10 minutes).
+        deleted(delete(EntOAuthStateRow).where(col(EntOAuthStateRow.expires_at) < moment))
         # Tickets hold what people asked (masked): gone with the rest, in this transaction.
         tickets, logged, learned = purge_tickets(session, cut)
     return Purged(states, attempts, codes, entries, jobs, tickets, logged, learned)

@@ -270,6 +270,24 @@ def restore_users(ctx: Ctx) -> Response:
     return ok({})
 
 
+def userinfo(ctx: Ctx) -> Response:
+    """/auth/oauth2/userinfo, version 2.0 (the one that keeps the functions): who the bearer
+    token is, for the console's ENT_ACCESS_TOKEN."""
+    user = ctx.user
+    return ok(
+        {
+            "userId": user.id,
+            "login": user.login,
+            "username": f"{user.first_name} {user.last_name}",
+            "type": user.profile,
+            "functions": {
+                code: {"code": code, "scope": list(scope)}
+                for code, scope in user.functions.items()
+            },
+        }
+    )
+
+
 def table(ent: FakeEnt) -> list[Route]:
     """Every route of the fake, with the OAuth2 scope its module needs."""
     e = ent.endpoint
@@ -291,4 +309,5 @@ def table(ent: FakeEnt) -> list[Route]:
         e("DELETE", "/directory/user", delete_users),
         e("PUT", "/directory/restore/user", restore_users),
         e("PUT", "/auth/block/{userId}", block_user, scope="auth"),
+        e("GET", "/auth/oauth2/userinfo", userinfo, scope="userinfo"),
     ]

@@ -76,7 +76,12 @@ def _keyboard(buttons: list[Button]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
     width = 2 if all(len(button.label) <= SHORT_LABEL for button in buttons) else 1
-    keys = [InlineKeyboardButton(button.label, callback_data=button.id) for button in buttons]
+    keys = [
+        InlineKeyboardButton(button.label, url=button.url)
+        if button.url
+        else InlineKeyboardButton(button.label, callback_data=button.id)
+        for button in buttons
+    ]
     return InlineKeyboardMarkup([keys[i : i + width] for i in range(0, len(keys), width)])
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.routing import BaseRoute
 from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -23,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.app import start
+from bot.app import App, start
 from bot.channels.telegram.adapter import Core, Observer, TelegramAdapter
 from bot.channels.telegram.flow import FloodGuard, PerUserUpdateProcessor
 from bot.channels.telegram.incoming import ADDRESSED, UNSUPPORTED_CONTENT
@@ -207,6 +208,19 @@ def run_polling(settings: Settings) -> None:
         app.close()
 
 
+def _ent_callback(app: App) -> BaseRoute | None:
+    """GET /oauth/callback, with the ENT's directory and its OAuth2 sign-in."""
+    if app.sign_in is None:
+        return None
+    from bot.core.signin import signed_in
+    from bot.web.oauth import oauth_callback
+
+    engine, clock = app.assistant.engine, app.assistant.clock
+    return oauth_callback(
+        app.sign_in, lambda account: signed_in(engine, account.speaker_key, account.login, clock())
+    )
+
+
 def run_webhook(settings: Settings) -> None:
     """Webhook server on $PORT until SIGINT/SIGTERM; requests need the secret-token header."""
     settings.require_telegram_token()
@@ -219,7 +233,7 @@ def run_webhook(settings: Settings) -> None:
         # Our server (bot.web), not PTB's run_webhook: 403 without the secret-token header,
         # 400 for a body that is not an update (PTB's answers 500), /healthz and /metrics.
         # Updates already accepted are processed on SIGTERM; Telegram redelivers the others.
-        web = webhook_app(application, options, app.store.engine, metrics)
+        web = webhook_app(application, options, app.store.engine, metrics, _ent_callback(app))
 
         async def register() -> None:
             """Once listening: the webhook, with its secret, registered with Telegram."""

@@ -95,11 +95,17 @@ def _missing_part(update: Update) -> str | None:
 
 
 def webhook_app(
-    ptb: Application, options: WebhookOptions, engine: Engine, metrics: Metrics
+    ptb: Application,
+    options: WebhookOptions,
+    engine: Engine,
+    metrics: Metrics,
+    oauth_callback: BaseRoute | None = None,
 ) -> Starlette:
-    """The production web app with Telegram's webhook in it, running `ptb` in its lifespan."""
+    """The production web app with Telegram's webhook in it, running `ptb` in its lifespan
+    (and the ENT's sign-in callback, with the ENT's directory)."""
     routes = webhook_routes(ptb, options, metrics)
-    return create_app(WebContext(engine, metrics, routes, ptb_lifespan(ptb)))
+    lifespan = ptb_lifespan(ptb)
+    return create_app(WebContext(engine, metrics, routes, lifespan, oauth_callback))
 
 
 def webhook_routes(ptb: Application, options: WebhookOptions, metrics: Metrics) -> list[BaseRoute]:
