@@ -209,3 +209,21 @@ def test_a_change_the_ent_refuses_is_told_and_audited_failed(
     assert _parents_blocked(ent) == before
     last = store.audit.entries()[-1]
     assert (last.action, last.outcome) == ("action.block", "failed")
+
+
+def test_a_director_s_schools_are_the_scope_of_admin_local(
+    store: Store, ent: RunningEnt, clock: Clock
+) -> None:
+    from bot.core.services import ACTING_FOR
+    from tests.fake_entcore.seed import PASTEUR
+
+    # Marc also teaches at Jean Jaurès, but administers Pasteur only.
+    marc = ent.state.users["u-marc"]
+    marc.structures = [PASTEUR, JAURES]
+    assistant = _over_the_ent(store, ent, MARC, clock)
+    acting = ACTING_FOR.set("console:marc.dubois")
+    try:
+        speaker = assistant.identities.speaker("console:marc.dubois", "marc.dubois", fresh=True)
+    finally:
+        ACTING_FOR.reset(acting)
+    assert speaker.structures == (PASTEUR,)

@@ -72,6 +72,10 @@ class Identities:
         role, structures = Role.PUBLIC, tuple(user.structures)
         if "DIRECTOR" in user.functions:
             role = Role.DIRECTOR
+            # The schools the director administers: on the ENT, the scope of ADMIN_LOCAL (the
+            # only schools its token lists), not every school the account belongs to.
+            administered = {s.id for s in directory.structures()}
+            structures = tuple(s for s in structures if s in administered)
         elif "ERUN" in user.functions:
             role = Role.ERUN
             home = directory.structure(user.home_structure) if user.home_structure else None
