@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,13 @@ def test_a_director_s_schools_are_the_scope_of_admin_local(
     finally:
         ACTING_FOR.reset(acting)
     assert speaker.structures == (PASTEUR,)
+
+
+def test_question_counts_are_written_on_the_ent_backend_too(
+    store: Store, ent: RunningEnt, clock: Clock
+) -> None:
+    # Counted outside any message: no token to read the school with, the default queue.
+    assistant = _over_the_ent(store, ent, CLAIRE, clock)
+    Conversation(assistant, "claire.martin", key="console:claire.martin").say("bonjour")
+    assistant.housekeeping(force=True)
+    assert len(store.tickets.questions_since(None, clock() - timedelta(days=1))) == 1

@@ -9,6 +9,7 @@ from datetime import datetime
 from bot.core.services import Services
 from bot.core.ticket_records import QuestionOutcome
 from bot.settings import Settings
+from intents.domain import DirectoryFailure
 
 
 def default_queue(services: Services, settings: Settings) -> str:
@@ -21,8 +22,11 @@ def default_queue(services: Services, settings: Settings) -> str:
 
 def queue_for(services: Services, settings: Settings, structure_id: str | None) -> str:
     """The circonscription of that school, else the default queue."""
-    structure = services.directory.structure(structure_id) if structure_id else None
-    if structure is not None:
+    try:
+        structure = services.directory.structure(structure_id) if structure_id else None
+    except DirectoryFailure:  # the ENT reads nothing without someone's token
+        structure = None
+    if structure is not None and structure.circonscription:
         return structure.circonscription
     return default_queue(services, settings)
 

@@ -10,6 +10,7 @@ from bot.core import jobs
 from bot.core.job_session import sends, session_for
 from bot.core.jobs import Delivery
 from bot.core.session import Engine
+from intents.domain import DirectoryFailure
 from intents.french import count
 from intents.handlers import registry
 from intents.kb import escape
@@ -35,7 +36,10 @@ def erun_speakers(engine: Engine, queue: str) -> list[tuple[str, str]]:
     directory = engine.services.directory
     found = []
     for link in engine.services.accounts.list_links():
-        user = directory.user_by_login(link.login)
+        try:
+            user = directory.user_by_login(link.login)
+        except DirectoryFailure:  # the ENT knows no eRun (and reads nothing for a job)
+            continue
         if user is None or not user.is_live or "ERUN" not in user.functions:
             continue
         home = directory.structure(user.home_structure) if user.home_structure else None
