@@ -61,7 +61,7 @@ class Assistant:
         self.engine = Engine(
             services, kb, self.understander, self.identities, settings, sign_in=sign_in
         )
-        self._taught_checked = -math.inf
+        self._chores_at = -math.inf
         self._taught_mark: tuple[int, int] | None = None
 
     @classmethod
@@ -82,9 +82,9 @@ class Assistant:
         (/stats), and understand the phrasings taught in chat by any instance (reloaded when
         the stored set changed)."""
         moment = time.monotonic()
-        if not force and moment - self._taught_checked < HOUSEKEEPING_SECONDS:
+        if not force and moment - self._chores_at < HOUSEKEEPING_SECONDS:
             return
-        self._taught_checked = moment
+        self._chores_at = moment
         try:
             self.engine.questions.flush(self.services, self.settings)
         except Exception:  # kept in memory for the next try

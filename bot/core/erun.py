@@ -9,7 +9,7 @@ in the eRun's own queue (circonscription).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from rapidfuzz import fuzz
@@ -285,11 +285,10 @@ def _search(session: Session, words: str) -> list[str]:
     if analysis is not None:
         found += [c.intent for c in analysis.ranking[:4] if c.intent != OUT_OF_SCOPE]
     wanted = fold(words)
-    by_title = sorted(
-        session.kb.entries,
-        key=lambda i: -fuzz.partial_ratio(wanted, fold(session.kb.title(i))),
-    )
-    found += [i for i in by_title if fuzz.partial_ratio(wanted, fold(session.kb.title(i))) >= 70]
+    closeness = {
+        i: fuzz.partial_ratio(wanted, fold(session.kb.title(i))) for i in session.kb.entries
+    }
+    found += [i for i in sorted(closeness, key=lambda i: -closeness[i]) if closeness[i] >= 70]
     return [i for i in dict.fromkeys(found) if _teachable(session, i)]
 
 
@@ -371,8 +370,8 @@ def _short(text: str, size: int = 28) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def _ids_slot(ids: object) -> dict[str, SlotReading]:
-    return {"tickets": SlotReading(value=[str(i) for i in ids])}  # type: ignore[attr-defined]
+def _ids_slot(ids: Iterable[int]) -> dict[str, SlotReading]:
+    return {"tickets": SlotReading(value=[str(i) for i in ids])}
 
 
 def _ids(slots: dict[str, SlotReading]) -> list[int]:

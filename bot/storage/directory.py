@@ -9,13 +9,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from bot.storage.directory_undo import UndoOperations
+from bot.storage.directory_undo import UndoOperations, next_position
 from bot.storage.records import chunks, group_record, structure_record, user_records
 from bot.storage.tables import (
     ClassMemberRow,
@@ -253,7 +253,7 @@ class SqlDirectory(UndoOperations):
                     UserStructureRow(
                         user_id=user_id,
                         structure_id=school_class.structure_id,
-                        position=_next_position(session, col(UserStructureRow.user_id), user_id),
+                        position=next_position(session, col(UserStructureRow.user_id), user_id),
                     )
                 )
             if session.get(ClassMemberRow, (user_id, class_id)) is None:
@@ -261,7 +261,7 @@ class SqlDirectory(UndoOperations):
                     ClassMemberRow(
                         user_id=user_id,
                         class_id=class_id,
-                        position=_next_position(session, col(ClassMemberRow.user_id), user_id),
+                        position=next_position(session, col(ClassMemberRow.user_id), user_id),
                     )
                 )
             session.flush()
@@ -343,7 +343,7 @@ class SqlDirectory(UndoOperations):
             if session.get(GroupRow, group_id) is None:
                 raise NotFound(f"groupe « {group_id} » introuvable")
             present = set(_group_member_ids(session, group_id))
-            position = _next_position(session, col(GroupMemberRow.group_id), group_id)
+            position = next_position(session, col(GroupMemberRow.group_id), group_id)
             added: list[str] = []
             for user_id in dict.fromkeys(user_ids):
                 if user_id in present:
@@ -385,10 +385,3 @@ def _require_user(session: Session, user_id: str) -> UserRow:
     if user is None:
         raise NotFound(f"utilisateur « {user_id} » introuvable")
     return user
-
-
-def _next_position(session: Session, owner_column: Any, owner_id: str) -> int:
-    """One past the last position in the owner's list (same table), so that additions append."""
-    position = owner_column.class_.position
-    highest = session.scalar(select(func.max(position)).where(owner_column == owner_id))
-    return (highest if highest is not None else -1) + 1

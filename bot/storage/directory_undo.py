@@ -3,6 +3,8 @@ routes give back, no more): a mixin of `SqlDirectory`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -17,6 +19,13 @@ from bot.storage.tables import (
     UserStructureRow,
 )
 from intents.domain import DirectoryFailure, NotFound
+
+
+def next_position(session: Session, owner_column: Any, owner_id: str) -> int:
+    """One past the last position in the owner's list (same table), so that additions append."""
+    position = owner_column.class_.position
+    highest = session.scalar(select(func.max(position)).where(owner_column == owner_id))
+    return (highest if highest is not None else -1) + 1
 
 
 class UndoOperations:
@@ -40,31 +49,15 @@ class UndoOperations:
                     "cours de suppression."
                 )
             if session.get(UserStructureRow, (user_id, structure_id)) is None:
-                highest = session.scalar(
-                    select(func.max(col(UserStructureRow.position))).where(
-                        col(UserStructureRow.user_id) == user_id
-                    )
-                )
+                position = next_position(session, col(UserStructureRow.user_id), user_id)
                 session.add(
-                    UserStructureRow(
-                        user_id=user_id,
-                        structure_id=structure_id,
-                        position=(highest if highest is not None else -1) + 1,
-                    )
+                    UserStructureRow(user_id=user_id, structure_id=structure_id, position=position)
                 )
             for group_id in _profile_groups(session, structure_id, user.profile):
                 if session.get(GroupMemberRow, (group_id, user_id)) is None:
-                    last = session.scalar(
-                        select(func.max(col(GroupMemberRow.position))).where(
-                            col(GroupMemberRow.group_id) == group_id
-                        )
-                    )
+                    position = next_position(session, col(GroupMemberRow.group_id), group_id)
                     session.add(
-                        GroupMemberRow(
-                            group_id=group_id,
-                            user_id=user_id,
-                            position=(last if last is not None else -1) + 1,
-                        )
+                        GroupMemberRow(group_id=group_id, user_id=user_id, position=position)
                     )
             session.flush()
             session.expire_all()

@@ -200,7 +200,10 @@ class TicketStore:
     # -- phrasings taught in chat --------------------------------------------------------
     def teach(self, texts: Sequence[str], intent: str, by: str, at: datetime) -> int:
         """Keep the phrasings as examples of the intent; how many were new."""
-        known = {p.text for p in self.learned() if p.intent == intent}
+        with self._store.session() as session:
+            known = set(
+                session.scalars(select(_LEARNED.c.text).where(_LEARNED.c.intent == intent))
+            )
         fresh = [t for t in dict.fromkeys(texts) if t not in known]
         if fresh:
             rows = [
