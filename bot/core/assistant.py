@@ -199,7 +199,9 @@ class Assistant:
                     if state.pending is None or state.pending.id != key:
                         return
                     state.pending.message = message
-                    if self.services.conversations.save(speaker_key, state.to_json(), version):
+                    if self.services.conversations.save(
+                        speaker_key, state.to_json(), version, self.clock()
+                    ):
                         # Its expiry, stored with the reference: the buttons go even if
                         # nobody writes again (bot/core/job_runner.expire_confirmation).
                         pending = state.pending

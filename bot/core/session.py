@@ -124,7 +124,7 @@ class Session:
 
     def _write(self, data: dict[str, Any]) -> None:
         key = self.incoming.speaker_key
-        if not self.services.conversations.save(key, data, self.version):
+        if not self.services.conversations.save(key, data, self.version, self.now):
             raise StateConflict(key)
         self.version += 1
         self.stored = data
