@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         )
     )
 
+    # Phrasings taught in chat become training examples: the model is trained again with
+    # them in the background (intents/nlu/retraining.py). Off, they are read beside it only.
+    retrain_taught: bool = True
+
     # The directory acted on: the assistant's own copy (`local`, the default), or the ENT
     # over its HTTP API (`entcore`, bot/entcore), as the director signed in with OAuth2.
     directory_backend: Literal["local", "entcore"] = "local"

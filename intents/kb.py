@@ -96,6 +96,7 @@ class KnowledgeBase:
     """Every entry of knowledge/, the intent ids, the lexicon and the template environment."""
 
     def __init__(self, root: Path = KNOWLEDGE_DIR) -> None:
+        self.root = root
         self.environment = make_environment()
         self.intents = self._load_intent_ids(root / "intents.yaml")
         self.lexicon = Lexicon.from_data(self._read_yaml(root / "lexicon.yaml"))

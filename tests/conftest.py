@@ -30,6 +30,9 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One intent model for the whole run, trained once here: the command-line tests start
     `python -m bot` many times, and each would otherwise train it again."""
     folder = tmp_path_factory.mktemp("model-cache")
+    # A model trained again for each phrasing a test teaches would cost 15 s of CPU each:
+    # tests/test_retraining.py turns it on where it is what is tested.
+    os.environ.setdefault("RETRAIN_TAUGHT", "false")
     before = os.environ.get("MODEL_CACHE_DIR")
     os.environ["MODEL_CACHE_DIR"] = str(folder)
     shared_kb_and_matcher()

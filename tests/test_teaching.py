@@ -3,6 +3,7 @@ measured on tests/data/teaching.yaml, and harmless to every other message."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from intents.nlu.matcher import OUT_OF_SCOPE
+from intents.nlu.retraining import Retraining
 from intents.nlu.taught import (
     BASE_RATE,
     CONFIDENCE_CURVE,
@@ -43,10 +45,25 @@ def teaching_set() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def taught() -> Understander:
-    """An understanding taught each question of the teaching set once, as in chat."""
+    """An understanding taught each question of the teaching set once, as in chat, before
+    its model is trained again: what the next message meets."""
     u = understander()
     for item in teaching_set():
         u.learn(item["question"], item["intent"])
+    return u
+
+
+@pytest.fixture(scope="module")
+def retrained() -> Understander:
+    """The same, once the model is trained again with the taught questions among its
+    examples (in a child process, as in production: the cache folder is set)."""
+    u = understander()
+    retraining = Retraining(u, Path(os.environ["MODEL_CACHE_DIR"]))
+    u.on_taught = retraining.request
+    for item in teaching_set():
+        u.learn(item["question"], item["intent"])
+    assert retraining.wait(timeout=600)
+    assert u.matcher is not shared_kb_and_matcher()[1]
     return u
 
 
@@ -91,18 +108,45 @@ def paraphrases_understood(taught: Understander) -> tuple[int, int, int]:
     return before, right, asked
 
 
-# Measured 35/50 = 0.70 (20/50 before teaching): the threshold comes from the knowledge and
-# was not moved towards these paraphrases. Strict: the day it passes, drop the mark.
-@pytest.mark.xfail(strict=True, reason="cible de l'issue 11 (0,8) non atteinte : 0,70")
-def test_paraphrases_of_taught_questions_reach_the_target(taught: Understander) -> None:
-    _, right, _ = paraphrases_understood(taught)
+def test_paraphrases_of_taught_questions_reach_the_target(retrained: Understander) -> None:
+    # Measured 42/50 = 0.84 once retrained (35/50 with the taught phrasings read beside the
+    # model alone, 20/50 before teaching).
+    _, right, asked = paraphrases_understood(retrained)
     assert right / len(teaching_set()) >= TARGET
+    assert asked <= 3
+
+
+def test_a_taught_question_is_still_understood_once_retrained(retrained: Understander) -> None:
+    for item in teaching_set():
+        u = retrained.understand(item["question"])
+        assert (u.intent, u.ambiguous) == (item["intent"], False), item["question"]
 
 
 def test_teaching_helps_the_paraphrases(taught: Understander) -> None:
     before, right, asked = paraphrases_understood(taught)
     assert right >= before + 10
     assert asked <= 3
+
+
+def test_retraining_leaves_the_other_messages_alone(retrained: Understander) -> None:
+    kb, _ = shared_kb_and_matcher()
+    plain = understander()
+    turned = [
+        text
+        for text in kb.out_of_scope_examples
+        if plain.understand(text).intent == OUT_OF_SCOPE
+        and retrained.understand(text).intent != OUT_OF_SCOPE
+    ]
+    print(f"\nout of scope now answered once retrained: {len(turned)}: {turned}")
+    assert len(turned) / len(kb.out_of_scope_examples) <= TOLERANCE
+    examples = [(e.id, x) for e in kb.entries.values() for x in e.examples]
+    lost = [
+        f"{intent} : {text}"
+        for intent, text in examples
+        if plain.understand(text).intent == intent and retrained.understand(text).intent != intent
+    ]
+    print(f"in-scope phrasings answered otherwise once retrained: {len(lost)}/{len(examples)}")
+    assert len(lost) / len(examples) <= TOLERANCE, lost
 
 
 def test_teaching_leaves_the_other_messages_alone(taught: Understander) -> None:

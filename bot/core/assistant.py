@@ -24,6 +24,7 @@ from intents.domain import DirectoryFailure
 from intents.kb import KnowledgeBase, escape
 from intents.nlu.entities import EntityReader
 from intents.nlu.matcher import Matcher
+from intents.nlu.retraining import Retraining
 from intents.nlu.understanding import Understander, Understanding
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class Assistant:
         self.understander = Understander(
             kb, matcher, EntityReader(kb.lexicon), settings.confidence_floor
         )
+        self.retraining: Retraining | None = None
+        if settings.retrain_taught:
+            self.retraining = Retraining(self.understander, settings.model_cache_dir)
+            self.understander.on_taught = self.retraining.request
         self.identities = Identities(services)
         self.engine = Engine(
             services, kb, self.understander, self.identities, settings, sign_in=sign_in

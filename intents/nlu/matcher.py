@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,15 +55,22 @@ class Matcher:
         *,
         classifier_config: ClassifierConfig | None = None,
         cache_dir: Path | None = None,
+        taught: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """`taught`: (text, intent) pairs taught in chat, trained as phrasings of their intent
+        beside the knowledge's own (intents/nlu/retraining.py)."""
         tuning = load_tuning() if config is None or classifier_config is None else None
         self.kb = kb
         self.config = config or (tuning.matcher if tuning else MatcherConfig())
         self.lexicon = kb.lexicon
         labels: list[str] = []
         texts: list[str] = []
+        extra: dict[str, list[str]] = {}
+        for text, intent in taught:
+            extra.setdefault(intent, []).append(text)
         for entry in kb.entries.values():
-            for example in entry.examples:
+            # An intent's phrasings stay together: label_ranges reads them as one block.
+            for example in [*entry.examples, *extra.get(entry.id, ())]:
                 labels.append(entry.id)
                 texts.append(example)
         for example in kb.out_of_scope_examples:

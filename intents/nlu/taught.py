@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,15 +277,48 @@ def similarity_curve(matcher: Matcher) -> tuple[float, float, list[tuple[float, 
 class Teachable:
     """What the understanding offers the eRun's « C'est la FAQ… » (mixed into Understander)."""
 
+    kb: KnowledgeBase
+    matcher: Matcher
     taught: TaughtPhrasings
+    # Called after each change to what is taught: Retraining.request when the matcher is
+    # retrained with the taught phrasings (intents/nlu/retraining.py), else nothing.
+    on_taught: Callable[[], None] | None = None
+    # One lock for every understanding: a change taught while a retrained matcher is adopted
+    # is never lost between the two sets of phrasings.
+    _teaching = threading.Lock()
+
+    @property
+    def taught_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (text, intent) pairs taught now, oldest first."""
+        return tuple(self.taught.pairs)
 
     def teach(self, pairs: Iterable[tuple[str, str]]) -> list[str]:
         """Replace the whole set of taught (text, intent) pairs (at start, or when another
         instance taught something); returns, in French, why any pair was left out (an
         intent gone from the knowledge, an action…)."""
-        return self.taught.teach(pairs)
+        with self._teaching:
+            refused = self.taught.teach(pairs)
+        self._taught()
+        return refused
 
     def learn(self, text: str, intent: str) -> None:
         """Add one taught phrasing, read from the next message on; ValueError, in French,
         for an action, a query, out of scope, an unknown intent or a text with no word."""
-        self.taught.learn(text, intent)
+        with self._teaching:
+            self.taught.learn(text, intent)
+        self._taught()
+
+    def adopt(self, matcher: Matcher) -> None:
+        """Read messages with `matcher`, trained with taught phrasings among its examples, from
+        now on; the phrasings taught are read beside it as before."""
+        with self._teaching:
+            taught = TaughtPhrasings(self.kb, matcher)
+            taught.teach(self.taught.pairs)
+            # Two plain assignments: a message read meanwhile uses one matcher or the other,
+            # both whole and with the same settings.
+            self.matcher = matcher
+            self.taught = taught
+
+    def _taught(self) -> None:
+        if self.on_taught is not None:
+            self.on_taught()
