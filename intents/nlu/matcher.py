@@ -66,7 +66,8 @@ class Matcher:
         labels: list[str] = []
         texts: list[str] = []
         extra: dict[str, list[str]] = {}
-        for text, intent in taught:
+        # Sorted: the same phrasings taught in any order give the same model (and cache key).
+        for text, intent in sorted(taught):
             extra.setdefault(intent, []).append(text)
         for entry in kb.entries.values():
             # An intent's phrasings stay together: label_ranges reads them as one block.
