@@ -15,6 +15,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -118,10 +119,14 @@ class TaughtPhrasings:
     def __init__(self, kb: KnowledgeBase, matcher: Matcher) -> None:
         self.kb = kb
         self.matcher = matcher
-        # Words the knowledge never uses are the most telling of all (« sésame », « loulou »).
-        self._rare = max(matcher.idf.values(), default=1.0)
         self._snapshot = _Snapshot(())
         self._lock = threading.Lock()
+
+    @cached_property
+    def _rare(self) -> float:
+        # Words the knowledge never uses are the most telling of all (« sésame », « loulou »).
+        # Read when first needed: the tuning's settings-only matchers have no vocabulary.
+        return max(self.matcher.idf.values(), default=1.0)
 
     def __len__(self) -> int:
         return len(self._snapshot.phrasings)
