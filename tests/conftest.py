@@ -32,11 +32,16 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("model-cache")
     # A model trained again for each phrasing a test teaches would cost 15 s of CPU each:
     # tests/test_retraining.py turns it on where it is what is tested.
-    os.environ.setdefault("RETRAIN_TAUGHT", "false")
+    retrain = os.environ.get("RETRAIN_TAUGHT")
+    os.environ["RETRAIN_TAUGHT"] = "false"
     before = os.environ.get("MODEL_CACHE_DIR")
     os.environ["MODEL_CACHE_DIR"] = str(folder)
     shared_kb_and_matcher()
     yield folder
+    if retrain is None:
+        os.environ.pop("RETRAIN_TAUGHT", None)
+    else:
+        os.environ["RETRAIN_TAUGHT"] = retrain
     if before is None:
         os.environ.pop("MODEL_CACHE_DIR", None)
     else:

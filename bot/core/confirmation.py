@@ -66,10 +66,7 @@ def confirm(
             "Cette demande a expiré (plus de 10 minutes) : rien n'a été modifié. "
             "Redemandez-la si besoin.",
         )
-    # Rights are checked again at execution: a link may have been revoked meanwhile.
-    session.speaker = session.engine.identities.speaker(
-        session.incoming.speaker_key, session.login, fresh=True
-    )
+    session.reread_speaker()
     spec = registry.spec(intent, "action")
     executor = registry.executor_for(intent)
     permission = spec.permission if spec else Permission.CHANGE_SCHOOL

@@ -98,6 +98,13 @@ class Session:
     # runs the due jobs at once rather than at its next tick.
     jobs_due: bool = False
 
+    def reread_speaker(self) -> None:
+        """Read the speaker's rights again, past any cache: before a change runs, a link may
+        have been revoked since the message that asked for it."""
+        self.speaker = self.engine.identities.speaker(
+            self.incoming.speaker_key, self.login, fresh=True
+        )
+
     def save_state(self, *, last: bool = False) -> None:
         """Write the state back, conditioned on the version read: raise StateConflict when
         another process wrote it in between (one conditional UPDATE, never check-then-act).

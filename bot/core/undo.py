@@ -141,10 +141,7 @@ def pressed(session: Session, payload: RunIntent) -> Outcome:
             "Il est trop tard pour annuler cette action (plus de 10 minutes) : rien n'a été "
             "modifié. Si besoin, demandez la modification inverse par un nouveau message.",
         )
-    # Rights are checked again: a link may have been revoked since the change.
-    session.speaker = session.engine.identities.speaker(
-        session.incoming.speaker_key, session.login, fresh=True
-    )
+    session.reread_speaker()
     verdict = may(
         session.speaker, Permission.CHANGE_SCHOOL, structure, session.incoming.private_chat
     )

@@ -75,12 +75,10 @@ class Retraining:
         learner: Learner,
         cache_dir: Path | None,
         *,
-        in_child: bool = True,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.learner = learner
         self.cache_dir = cache_dir
-        self.in_child = in_child and cache_dir is not None
         self.on_error = on_error
         # The model without any taught phrasing: taken back when they are all exported.
         self._base = learner.matcher
@@ -131,7 +129,7 @@ class Retraining:
         """A matcher like the base one, trained with `pairs` as phrasings of their intent."""
         base = self._base
         kb = self.learner.kb
-        if self.in_child and self.cache_dir is not None:
+        if self.cache_dir is not None:  # trained in a child, read back from the cache
             request = Request(str(kb.root), str(self.cache_dir), pairs)
             subprocess.run(
                 [sys.executable, "-m", "intents.nlu.retraining"],
