@@ -120,6 +120,15 @@ def test_unknown_teacher_gets_the_closest_names(talk) -> None:
     assert "Émilie Lemaire" in seen.text or "Émilie Lemaire" in " ".join(seen.buttons)
 
 
+def test_a_word_after_madame_is_a_last_name_not_a_first_name(talk) -> None:
+    director = talk(DIRECTOR)
+    seen = director.say("rattache Mme Olivier au CM1")
+    # Olivier Caron may be suggested, but never put up for confirmation as if named.
+    assert "Confirmer" not in seen.buttons
+    named = director.say("rattache Olivier au CM1")
+    assert "Olivier Caron" in named.text and "Confirmer" in named.buttons
+
+
 def test_teacher_named_with_a_typo_and_no_accent(talk) -> None:
     director = talk(DIRECTOR)
     seen = director.say("rattache marie helene vasseur lambert aux ms-gs")

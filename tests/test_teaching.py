@@ -78,10 +78,13 @@ def test_the_threshold_and_the_confidences_follow_from_the_knowledge() -> None:
     assert confidence(SIMILARITY_FLOOR) >= 0.5 > confidence(SIMILARITY_FLOOR - 0.02)
 
 
-def test_the_teaching_set_starts_out_of_scope() -> None:
+def test_the_teaching_set_starts_mostly_out_of_scope() -> None:
+    # Every question was declined when the set was written; phrasings added to knowledge/
+    # since then answer a few of them on their own, but teaching must still be what most of
+    # the set needs for the target below to mean anything.
     u = understander()
     declined = [i for i in teaching_set() if u.understand(i["question"]).intent == OUT_OF_SCOPE]
-    assert len(declined) == 50
+    assert len(declined) >= 0.7 * len(teaching_set())
 
 
 def test_a_taught_question_is_understood_on_the_next_message(taught: Understander) -> None:

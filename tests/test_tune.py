@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
+from intents.kb import KnowledgeBase
 from intents.nlu.matcher import OUT_OF_SCOPE, Matcher
-from intents.nlu.tune import HeldOut, choose, choose_dialogue_floor, choose_margin
+from intents.nlu.tune import (
+    HeldOut,
+    choose,
+    choose_dialogue_floor,
+    choose_margin,
+    out_of_scope_themes,
+    split,
+)
 from intents.nlu.tuning import MatcherConfig, Tuning
+from knowledge import KNOWLEDGE_DIR
 from tests.support import shared_kb_and_matcher
 
 
@@ -42,3 +52,26 @@ def test_each_step_of_the_choice_runs_on_held_out_rows() -> None:
     floor = choose_dialogue_floor(kb, rows, tuning)
     chosen = Tuning(dataclasses.replace(tuning.matcher, dialogue_floor=floor), tuning.classifier)
     assert choose_margin(kb, rows, chosen) >= 0.0
+
+
+def test_off_topic_phrasings_are_held_out_a_whole_theme_at_a_time(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, knowledge)
+    (knowledge / "out_of_scope.yaml").write_text(
+        "id: out_of_scope\nexamples:\n"
+        "  # cantine\n  - menu de la cantine\n  - tarif cantine\n  - cantine jeudi\n"
+        "  # météo\n  - il pleut demain ?\n  - 'météo : soleil ?'\n"
+        "  # impôts\n  - ma déclaration d'impôts\n",
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase(knowledge)
+    assert out_of_scope_themes(kb) == ["cantine"] * 3 + ["météo"] * 2 + ["impôts"]
+    parts = split(kb, 3)
+    outside = [sorted(text for gold, text in part if gold == OUT_OF_SCOPE) for part in parts]
+    assert sorted(outside) == [
+        ["cantine jeudi", "menu de la cantine", "tarif cantine"],
+        ["il pleut demain ?", "météo : soleil ?"],
+        ["ma déclaration d'impôts"],
+    ]
+    inside = [text for part in parts for gold, text in part if gold != OUT_OF_SCOPE]
+    assert len(inside) == sum(len(e.examples) for e in kb.entries.values())

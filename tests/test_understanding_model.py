@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
+import random
 from pathlib import Path
 
 import pytest
 
-from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
+from intents.nlu.classifier import (
+    ClassifierConfig,
+    LinearClassifier,
+    load_or_train,
+    without_a_word,
+)
 from intents.nlu.matcher import OUT_OF_SCOPE
 from intents.nlu.tune import _platt
 from intents.nlu.tuning import Tuning, load_tuning, save_tuning, tuning_from
@@ -77,6 +84,29 @@ def test_training_is_deterministic() -> None:
     one = LinearClassifier.train(TEXTS, LABELS, SMALL).probabilities("educonnect perdu")
     two = LinearClassifier.train(TEXTS, LABELS, SMALL).probabilities("educonnect perdu")
     assert one == two
+
+
+def test_a_copy_without_a_word_loses_exactly_one_word_of_three_letters_or_more() -> None:
+    rng = random.Random(3)
+    text = "comment je fais pour activer mon compte educonnect"
+    for _ in range(50):
+        shorter = without_a_word(text, rng).split()
+        assert len(shorter) == len(text.split()) - 1
+        (lost,) = set(text.split()) - set(shorter)
+        assert len(lost) >= 3
+    assert without_a_word("bloque les parents", rng) == "bloque les parents"
+
+
+def test_the_copies_without_a_word_change_the_model_and_round_trip(tmp_path: Path) -> None:
+    config = dataclasses.replace(SMALL, dropped_copies=1)
+    model = LinearClassifier.train(TEXTS, LABELS, config)
+    assert model.probabilities("educonnect perdu") != LinearClassifier.train(
+        TEXTS, LABELS, SMALL
+    ).probabilities("educonnect perdu")
+    model.save(tmp_path / "model.npz")
+    assert LinearClassifier.load(tmp_path / "model.npz").config == config
+    tuning = Tuning(classifier=config)
+    assert tuning_from(tuning.as_data()).classifier == config
 
 
 def test_platt_scaling_recovers_a_known_curve() -> None:
@@ -264,3 +294,33 @@ def test_a_cached_fit_reads_exactly_like_a_new_one(
         again = Matcher(kb, cache_dir=tmp_path)
     assert "fitting again" in caplog.text
     assert again.analyse("bloque les parents") == fresh.analyse("bloque les parents")
+
+
+def test_the_roster_read_at_start_spares_the_first_order_any_database_read() -> None:
+    from bot.storage.schoolfile import import_school
+    from bot.storage.store import Store
+    from tests.support import DEMO, DEMO_SCHOOL
+
+    store = Store.in_memory()
+    import_school(store, DEMO_SCHOOL)
+    reads: list[str] = []
+
+    class Counting:
+        """The directory, each read counted."""
+
+        def __getattr__(self, name: str) -> object:
+            reads.append(name)
+            return getattr(store.directory, name)
+
+    directory = Counting()
+    u = understander()
+    u.forget_roster()
+    u.read_roster(directory, DEMO)  # type: ignore[arg-type]
+    assert reads
+    reads.clear()
+    understood = u.understand("rattache Claire Martin au CM1", directory, DEMO)  # type: ignore[arg-type]
+    assert understood.intent == "action.attach_teacher"
+    assert understood.entities
+    understood = u.understand("détache Hugo Lambert", directory, DEMO)  # type: ignore[arg-type]
+    assert understood.entities
+    assert reads == []

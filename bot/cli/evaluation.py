@@ -138,6 +138,10 @@ def evaluate(
     items = _load_lines(path)
     load_started = time.perf_counter()
     assistant = Assistant.create(settings, store)
+    if structure is not None:
+        # The directory is read at most every few seconds (ROSTER_SECONDS): its first read,
+        # SQL compiled included, is start-up, not the understanding of the first order.
+        assistant.understander.read_roster(store.directory, structure)
     load_seconds = time.perf_counter() - load_started
     kinds = {i: info.kind for i, info in assistant.kb.intents.items()}
     latencies: list[float] = []

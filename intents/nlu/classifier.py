@@ -16,7 +16,7 @@ import random
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
@@ -41,6 +41,8 @@ class ClassifierConfig:
     char_ngrams: tuple[int, int] = (2, 5)
     # Misspelt copies of each phrasing added to training: people type fast on a phone.
     noisy_copies: int = 0
+    # Copies with one word left out: people do not all use the word a phrasing hinges on.
+    dropped_copies: int = 0
 
 
 def misspelt(text: str, rng: random.Random) -> str:
@@ -60,6 +62,17 @@ def misspelt(text: str, rng: random.Random) -> str:
             word = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
         words[index] = word
     return " ".join(words)
+
+
+def without_a_word(text: str, rng: random.Random) -> str:
+    """The text less one of its words of three letters or more (the text itself when it has
+    fewer than four words: there would be too little left)."""
+    words = text.split()
+    kept = [i for i, w in enumerate(words) if len(w) >= 3]
+    if len(words) < 4 or not kept:
+        return text
+    dropped = rng.choice(kept)
+    return " ".join(w for i, w in enumerate(words) if i != dropped)
 
 
 def word_ngrams(text: str, sizes: tuple[int, int]) -> list[str]:
@@ -85,7 +98,6 @@ def char_ngrams(text: str, sizes: tuple[int, int]) -> list[str]:
 
 # 1 + log(count) for the counts a message can have (math.log, as the loop it replaces).
 _SUBLINEAR = np.array([0.0] + [1.0 + math.log(count) for count in range(1, 256)])
-_EMPTY = np.zeros(0, dtype=np.intp)
 
 
 class _Block:
@@ -95,25 +107,6 @@ class _Block:
         self.index = index
         self.idf = np.asarray(idf, dtype=np.float64)
         self.offset = offset
-
-    def weigh(self, known: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-        """This block's rows and sublinear, L2-normalised TF-IDF weights for a message, from
-        the vocabulary indices of its n-grams in the order they occur; rows in the order of
-        their first occurrence, so that the sums below add in the same order every time."""
-        counted = Counter(known)
-        if not counted:
-            return _EMPTY, np.zeros(0)
-        rows = np.fromiter(counted.keys(), dtype=np.intp, count=len(counted))
-        counts = np.fromiter(counted.values(), dtype=np.intp, count=len(counted))
-        if counts.max() < len(_SUBLINEAR):
-            tf = _SUBLINEAR[counts]
-        else:  # a word said hundreds of times: past the table
-            tf = np.array([1.0 + math.log(c) for c in counts.tolist()])
-        values = tf * self.idf[rows]
-        # A running sum adds one after the other like Python's sum(), not pairwise like
-        # numpy's sum(): the same norm, to the last bit, as the loop this replaces.
-        norm = math.sqrt(float(np.cumsum(values * values)[-1])) or 1.0
-        return rows + self.offset, values / norm
 
 
 class LinearClassifier:
@@ -139,32 +132,47 @@ class LinearClassifier:
         self._coef = np.ascontiguousarray(coef, dtype=np.float32)
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._vocabularies = (list(words), list(chars))
+        self._idf = np.concatenate((self._words.idf, self._chars.idf))
 
     def probabilities(self, normalized: str) -> dict[str, float]:
         """The probability of each class for an already normalised message."""
         index = self._words.index
-        grams = word_ngrams(normalized, self.config.word_ngrams)
-        words = [index[g] for g in grams if g in index]
-        chars = chain.from_iterable([self._char_grams(w) for w in normalized.split()])
-        word_rows, word_weights = self._words.weigh(words)
-        char_rows, char_weights = self._chars.weigh(chars)
+        # Word n-grams then character n-grams (their rows after the words'), each counted in
+        # the order of its first occurrence; each block is L2-normalised on its own.
+        counted = Counter(
+            [index[g] for g in word_ngrams(normalized, self.config.word_ngrams) if g in index]
+        )
+        known_words = len(counted)
+        counted.update(chain.from_iterable([self._char_grams(w) for w in normalized.split()]))
         scores = self._intercept.copy()
-        if len(word_rows) or len(char_rows):
-            rows = np.concatenate((word_rows, char_rows))
-            weights = np.concatenate((word_weights, char_weights)).astype(np.float32)
-            scores += weights @ self._coef[rows]
+        if counted:
+            rows = np.fromiter(counted.keys(), dtype=np.intp, count=len(counted))
+            counts = np.fromiter(counted.values(), dtype=np.intp, count=len(counted))
+            if counts.max() < len(_SUBLINEAR):
+                tf = _SUBLINEAR[counts]
+            else:  # a word said hundreds of times: past the table
+                tf = np.array([1.0 + math.log(c) for c in counts.tolist()])
+            values = tf * self._idf[rows]
+            squares = values * values
+            for block in (slice(0, known_words), slice(known_words, len(values))):
+                if block.stop > block.start:
+                    # A running sum adds one after the other like Python's sum(), not
+                    # pairwise like numpy's sum(): the same norm, to the last bit, as a loop.
+                    values[block] /= math.sqrt(float(np.cumsum(squares[block])[-1])) or 1.0
+            scores += values.astype(np.float32) @ self._coef[rows]
         scores -= scores.max()
         exp = np.exp(scores)
         exp /= exp.sum()
         return dict(zip(self.classes, exp.tolist(), strict=True))
 
     def _char_grams(self, word: str) -> tuple[int, ...]:
-        """The vocabulary indices of the word's character n-grams, in the order they occur."""
+        """The rows of the word's character n-grams, in the order they occur."""
         known = self._word_grams.get(word)
         if known is None:
             index = self._chars.index
+            offset = self._chars.offset
             grams = char_ngrams(word, self.config.char_ngrams)
-            known = tuple(index[g] for g in grams if g in index)
+            known = tuple(index[g] + offset for g in grams if g in index)
             if len(self._word_grams) >= WORD_CACHE:
                 self._word_grams.clear()  # a flood of made-up words: start afresh
             self._word_grams[word] = known
@@ -185,6 +193,9 @@ class LinearClassifier:
         for text, label in list(zip(texts, labels, strict=True)):
             for _ in range(config.noisy_copies):
                 texts.append(misspelt(text, rng))
+                labels.append(label)
+            for _ in range(config.dropped_copies):
+                texts.append(without_a_word(text, rng))
                 labels.append(label)
         vectorizers = [
             TfidfVectorizer(analyzer=lambda t: word_ngrams(t, config.word_ngrams)),
@@ -236,6 +247,7 @@ class LinearClassifier:
                 word_ngrams=(int(raw["word_ngrams"][0]), int(raw["word_ngrams"][1])),
                 char_ngrams=(int(raw["char_ngrams"][0]), int(raw["char_ngrams"][1])),
                 noisy_copies=int(raw.get("noisy_copies", 0)),
+                dropped_copies=int(raw.get("dropped_copies", 0)),
             )
             return cls(
                 config,

@@ -85,7 +85,8 @@ class EntityReader:
     # -- people ----------------------------------------------------------------------------
     def person(self, text: str, people: list[User]) -> Resolution:
         """The person of `people` the message names (last name, first + last, typos…)."""
-        tokens = [t for t in fold(text).split() if t not in HONORIFICS]
+        words = fold(text).split()
+        tokens = [t for t in words if t not in HONORIFICS]
         if not tokens or not people:
             return Resolution()
         ratios = self._ratios(tokens)
@@ -97,8 +98,13 @@ class EntityReader:
             if score:
                 scored.append((score, person))
         if not scored:
-            # A first name alone (« Karim », « marie helene ») names whoever bears it.
-            scored = [(_first_name_score(ratios, fold(p.first_name).split()), p) for p in people]
+            # A first name alone (« Karim », « marie helene ») names whoever bears it; a word
+            # after « Mme » or « M. » is a last name (« Mme Olivier » is not Olivier Caron).
+            surnames = {w for at, w in enumerate(words) if at and words[at - 1] in HONORIFICS}
+            firsts = (
+                ratios if not surnames else self._ratios([t for t in tokens if t not in surnames])
+            )
+            scored = [(_first_name_score(firsts, fold(p.first_name).split()), p) for p in people]
             scored = [(score, p) for score, p in scored if score]
         if not scored:
             return Resolution(suggestions=self._closest(ratios, people))

@@ -21,6 +21,7 @@ from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate
 from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
 from intents.nlu.normalize import fold, stem
 from intents.nlu.postings import Postings, unit
+from intents.nlu.ranking import Shortlister
 from intents.nlu.tuning import MatcherConfig, load_tuning
 
 HOWTO_CUE = "__howto__"
@@ -95,9 +96,13 @@ class Matcher:
             self._build(texts)
             if cache is not None:
                 fitted_cache.save(cache, self)
-        self._range_starts = np.asarray(
-            [start for _, start, _ in self.label_ranges], dtype=np.intp
-        )
+        self._range_labels = [label for label, _, _ in self.label_ranges]
+        self._range_starts = np.asarray([s for _, s, _ in self.label_ranges], dtype=np.intp)
+        self._shortlister = Shortlister(self.label_ranges, OUT_OF_SCOPE)
+        column = {label: i for i, label in enumerate(self.classes)}
+        self._class_of_range = np.asarray([column[k] for k in self._range_labels], dtype=np.intp)
+        self._joint = Postings.stacked(self.postings, self.centroid_postings, len(self.labels) + 1)
+        self._sorted_norms = [" ".join(sorted(n.split())) for n in self.example_norms]
         normalized = self.example_norms
         self.classifier: LinearClassifier | None = None
         if self.config.weight_classifier > 0:
@@ -141,11 +146,17 @@ class Matcher:
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(
             word,
-            self._vocabulary_list,
+            self._near_in_length(len(word), limit),
             scorer=Levenshtein.distance,
             score_cutoff=limit,
         )
         return found[0] if found else word
+
+    @lru_cache(maxsize=256)  # noqa: B019 - the matcher lives as long as the process
+    def _near_in_length(self, length: int, limit: int) -> list[str]:
+        """The known words that `limit` edits can reach from a word of this length, in the
+        vocabulary's order (so that ties go to the same word as over the whole vocabulary)."""
+        return [w for w in self._vocabulary_list if abs(len(w) - length) <= limit]
 
     def features(self, normalized: str, *, query: bool = False) -> dict[str, float]:
         words = normalized.split()
@@ -240,16 +251,18 @@ class Matcher:
         # One row of log-probabilities per feature: a message's scores are a few rows summed.
         self.bayes_logs = np.log((counts + alpha) / totals)
 
-    def _bayes_posterior(self, counts: dict[str, float]) -> dict[str, float]:
-        """P(intent | words), classes equally likely a priori."""
-        found = [(self.bayes_index[k], v) for k, v in counts.items() if k in self.bayes_index]
+    def _bayes_posterior(self, counts: dict[str, float]) -> np.ndarray | None:
+        """P(intent | words), classes equally likely a priori, in the order of label_ranges
+        (None when no word of the message is known)."""
+        index = self.bayes_index
+        found = [(index[k], v) for k, v in counts.items() if k in index]
         if not found:
-            return {}
+            return None
         rows, weights = zip(*found, strict=True)
         logs = np.asarray(weights) @ self.bayes_logs[list(rows)]
         exp = np.exp(logs - logs.max())
         exp /= exp.sum()
-        return dict(zip(self.classes, exp.tolist(), strict=True))
+        return exp[self._class_of_range]
 
     def _weigh(self, counts: dict[str, float]) -> dict[str, float]:
         weighted = {
@@ -276,70 +289,52 @@ class Matcher:
             return analysis
         # Examples of one intent are contiguous (see label_ranges): the nearest phrasing of
         # each intent is a max over its slice.
-        similarity = self.postings.scores(vector, len(self.labels))
-        nearest_all = np.maximum.reduceat(similarity, self._range_starts).tolist()
-        centroid_all = self.centroid_postings.scores(vector, len(self.label_ranges)).tolist()
+        # Against the phrasings, a zero (read as padding), then against the centroids.
+        size = len(self.labels) + 1
+        joint = self._joint.scores(vector, size + len(self.label_ranges))
+        similarity = joint[:size]
+        nearest_all = np.maximum.reduceat(similarity, self._range_starts)
+        centroid_all = joint[size:]
         config = self.config
-        posterior = self._bayes_posterior(counts) if config.weight_bayes else {}
+        posterior = self._bayes_posterior(counts) if config.weight_bayes else None
+        posterior = np.zeros(len(self.label_ranges)) if posterior is None else posterior
         # The exact blend (top-k, fuzzy) is only worth computing for the intents that can make
         # the head of the ranking: shortlist them on cheap parts.
-        nearest_of: dict[str, float] = {}
-        centroid_scores: dict[str, float] = {}
-        prelim: list[tuple[float, str, int, int]] = []
-        for (label, start, end), nearest, centroid in zip(
-            self.label_ranges, nearest_all, centroid_all, strict=True
-        ):
-            if nearest <= 0.0:
-                continue
-            nearest_of[label] = nearest
-            centroid_scores[label] = centroid
-            prelim.append(
-                (
-                    (config.weight_best + config.weight_top) * nearest
-                    + config.weight_centroid * centroid
-                    + config.weight_bayes * posterior.get(label, 0.0),
-                    label,
-                    start,
-                    end,
-                )
-            )
-        prelim.sort(reverse=True)
-        shortlist = prelim[:SHORTLIST]
-        shortlist += [p for p in prelim[SHORTLIST:] if p[1] == OUT_OF_SCOPE]
+        prelim = (
+            (config.weight_best + config.weight_top) * nearest_all
+            + config.weight_centroid * centroid_all
+            + config.weight_bayes * posterior
+        )
+        shortlister = self._shortlister
+        kept = shortlister.shortlist(prelim, nearest_all, SHORTLIST)
         knn = config.knn
-        per_intent: dict[str, list[float]] = {}
-        pool: list[int] = []
-        value_of: dict[int, float] = {}
-        for _, label, start, end in shortlist:
-            part = similarity[start:end]
-            # Stable, as sorted(..., reverse=True) is: ties keep the knowledge's order.
-            best = np.argsort(-part, kind="stable")[:knn].tolist()
-            top = part[best].tolist()
-            per_intent[label] = top
-            for offset, value in zip(best, top, strict=True):
-                if value > 0.0:
-                    pool.append(start + offset)
-                    value_of[start + offset] = value
+        tops, nearest_examples = shortlister.nearest(similarity, kept, knn, FUZZY_POOL)
         # Fuzzy similarity only on the nearest phrasings: the others cannot win anyway.
-        nearest_examples = sorted(pool, key=value_of.__getitem__, reverse=True)[:FUZZY_POOL]
+        # token_sort_ratio is the ratio of the words sorted: the phrasings' are sorted once.
+        query = " ".join(sorted(normalized.split()))
         fuzzy: dict[str, float] = {}
         for index in nearest_examples:
             label = self.labels[index]
-            ratio = fuzz.token_sort_ratio(normalized, self.example_norms[index]) / 100.0
+            ratio = fuzz.ratio(query, self._sorted_norms[index]) / 100.0
             if ratio > fuzzy.get(label, 0.0):
                 fuzzy[label] = ratio
+        range_labels = self._range_labels
+        centroid_of = centroid_all.tolist()
+        posterior_of = posterior.tolist()
         scores: dict[str, float] = {}
-        for label, top in per_intent.items():
+        for k, top in tops.items():
+            label = range_labels[k]
             scores[label] = self.scale(
                 config.weight_best * top[0]
                 + config.weight_top * (sum(top) / knn)
-                + config.weight_centroid * centroid_scores.get(label, 0.0)
+                + config.weight_centroid * centroid_of[k]
                 + config.weight_fuzzy * fuzzy.get(label, 0.0)
-                + config.weight_bayes * posterior.get(label, 0.0)
+                + config.weight_bayes * posterior_of[k]
             )
         scores = self._blend(scores, normalized)
         analysis.out_of_scope_score = scores.pop(OUT_OF_SCOPE, 0.0)
-        analysis.nearest_out = nearest_of.get(OUT_OF_SCOPE, 0.0)
+        out = shortlister.out_of_scope
+        analysis.nearest_out = float(nearest_all[out]) if out >= 0 else 0.0
         out_indices = [i for i in nearest_examples if self.labels[i] == OUT_OF_SCOPE]
         if out_indices:
             # A domain word of the message that the nearest off-topic phrasing lacks means
@@ -347,9 +342,9 @@ class Matcher:
             words = set(normalized.split())
             anchors = words & self.lexicon.anchors
             analysis.anchored = bool(anchors - set(self.example_norms[out_indices[0]].split()))
-        analysis.nearest_in = max(
-            (value for label, value in nearest_of.items() if label != OUT_OF_SCOPE), default=0.0
-        )
+        # Similarities are never negative: the max over all is the max over those above 0.
+        inside = np.delete(nearest_all, out) if out >= 0 else nearest_all
+        analysis.nearest_in = float(inside.max()) if len(inside) else 0.0
         # Only the head of the ranking is ever read (best, alternatives, nearest topics).
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:RANKING_KEPT]
         confidence = self.calibrate if calibrated else float

@@ -24,6 +24,27 @@ class Postings:
         self.rows = np.asarray(rows, dtype=np.intp)
         self.weights = np.asarray(weights, dtype=np.float64)
 
+    @classmethod
+    def stacked(cls, first: Postings, second: Postings, offset: int) -> Postings:
+        """Both lists in one, the rows of the second moved down by `offset`: one message's
+        scores against both are then one call, the same floats as two."""
+        joint = cls({})
+        rows: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        at = 0
+        for key in {**first.spans, **second.spans}:
+            start = at
+            for source, shift in ((first, 0), (second, offset)):
+                span = source.spans.get(key)
+                if span is not None:
+                    rows.append(source.rows[span[0] : span[1]] + shift)
+                    weights.append(source.weights[span[0] : span[1]])
+                    at += span[1] - span[0]
+            joint.spans[key] = (start, at)
+        joint.rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp)
+        joint.weights = np.concatenate(weights) if weights else np.zeros(0)
+        return joint
+
     def scores(self, vector: Mapping[str, float], size: int) -> np.ndarray:
         """Per row, the sum over the vector's features of their weight times the row's.
 

@@ -83,6 +83,7 @@ class Tuning:
             "classifier": {
                 "regularization": self.classifier.regularization,
                 "noisy_copies": self.classifier.noisy_copies,
+                "dropped_copies": self.classifier.dropped_copies,
             },
             "cross_validation": self.figures,
         }
@@ -110,6 +111,7 @@ def tuning_from(data: dict[str, Any]) -> Tuning:
         classifier=ClassifierConfig(
             regularization=float(classifier.get("regularization", 20.0)),
             noisy_copies=int(classifier.get("noisy_copies", 0)),
+            dropped_copies=int(classifier.get("dropped_copies", 0)),
         ),
         figures=dict(data.get("cross_validation") or {}),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from intents.kb import KnowledgeBase
+from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold
@@ -22,14 +23,6 @@ BLOCKING = {"action.block", "action.unblock"}
 # How long names read from the directory are reused for understanding; the core forgets them
 # at once after its own changes, so this only bounds staleness after an external import.
 ROSTER_SECONDS = 10.0
-_CLAUSES = re.compile(
-    r"[?!.;\n]+|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b", re.IGNORECASE
-)
-# Several questions are asked with several question marks or a word that adds one; a long
-# story with one question is one question (and is not read clause by clause).
-_SEVERAL = re.compile(
-    r"\?.*\S.*\?|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b", re.I | re.S
-)
 
 
 @dataclass
@@ -169,6 +162,10 @@ class Understander(Teachable):
         concepts decide."""
         if action not in BLOCKING:
             return action
+        if "order_bloqu" in analysis.concepts:
+            # « on rouvrira avec les bonnes données, alors bloque les parents »: the verb that
+            # gives the order decides, whatever the rest of the message says.
+            return "action.block"
         if "debloquer" in analysis.concepts:
             return "action.unblock"
         if "bloquer" in analysis.concepts:
@@ -182,6 +179,15 @@ class Understander(Teachable):
                     return candidate.intent, candidate.confidence
                 break
         return OUT_OF_SCOPE, 1.0 - analysis.best.confidence
+
+    def read_roster(self, directory: Directory, structure_id: str) -> None:
+        """Read the school's people, classes and groups now, and the other schools' teachers:
+        the next message waits for no database."""
+        self._without_names("", directory, structure_id)
+        for kind in ("teachers", "everyone", "classes", "groups"):
+            self._read(directory, kind, structure_id)
+        for structure in self._read(directory, "structures", ""):
+            self._read(directory, "teachers", structure.id)
 
     def _without_names(self, text: str, directory: Directory, structure_id: str) -> str:
         """The message less the school's people names: they say who, never what to do."""
@@ -259,26 +265,10 @@ class Understander(Teachable):
             ]
 
     def _questions(self, text: str, main: str) -> list[str]:
-        """The FAQ topics of a message that asks several questions, in order (at most three);
-        empty for a single question. A short « et les partages ? » is read after the one
-        before it."""
-        if not _SEVERAL.search(text):
-            return []
-        parts = [p.strip() for p in _CLAUSES.split(text) if p and p.strip()]
-        if len(parts) < 2:
-            return []
-        found: list[str] = []
-        for part in parts:
-            topic = self._topic(part)
-            if topic is None and found:
-                topic = self._topic(f"{self.kb.title(found[-1])} {part}")
-            if topic is not None and topic not in found:
-                found.append(topic)
-        if len(found) < 2:
-            return []
-        if main not in found and self.kb.intents[main].kind == "faq":
-            return []  # the whole message says something none of its parts says alone
-        return found[:3]
+        """The FAQ topics of a message that asks several questions (intents/nlu/clauses.py)."""
+        return several_topics(
+            text, main, self._topic, self.kb.title, lambda i: self.kb.intents[i].kind == "faq"
+        )
 
     def _topic(self, question: str) -> str | None:
         """The FAQ topic of one question, when it is clear."""
