@@ -324,22 +324,3 @@ def test_the_roster_read_at_start_spares_the_first_order_any_database_read() -> 
     understood = u.understand("détache Hugo Lambert", directory, DEMO)  # type: ignore[arg-type]
     assert understood.entities
     assert reads == []
-
-
-def test_the_concept_prefilter_never_hides_a_match() -> None:
-    # The lexicon skips a pattern when the text lacks every word its branches start with: on
-    # every phrasing of the knowledge, and on each with its words shuffled, it must find
-    # exactly what the pattern alone finds.
-    kb, matcher = shared_kb_and_matcher()
-    lexicon = kb.lexicon
-    texts = [matcher.normalize(t) for t in matcher.example_norms]
-    rng = random.Random(11)
-    texts += [" ".join(rng.sample(t.split(), len(t.split()))) for t in texts]
-    assert any(needs is not None for _, _, needs in lexicon._concepts)
-    for text in texts:
-        assert lexicon.concepts_in(text) == [
-            name for name, pattern in lexicon.concepts if pattern.search(text)
-        ], text
-        assert lexicon.services_in(text) == frozenset(
-            name for name, pattern in lexicon.services if pattern.search(text)
-        ), text

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,23 @@ class ClassifierConfig:
     noisy_copies: int = 0
     # Copies with one word left out: people do not all use the word a phrasing hinges on.
     dropped_copies: int = 0
+
+    @classmethod
+    def from_data(cls, raw: dict[str, Any]) -> ClassifierConfig:
+        """The settings in parsed data (a model file, knowledge/tuning.yaml); a missing key
+        keeps its default."""
+        default = cls()
+        return cls(
+            regularization=float(raw.get("regularization", default.regularization)),
+            word_ngrams=_pair(raw.get("word_ngrams", default.word_ngrams)),
+            char_ngrams=_pair(raw.get("char_ngrams", default.char_ngrams)),
+            noisy_copies=int(raw.get("noisy_copies", default.noisy_copies)),
+            dropped_copies=int(raw.get("dropped_copies", default.dropped_copies)),
+        )
+
+
+def _pair(value: Sequence[Any]) -> tuple[int, int]:
+    return int(value[0]), int(value[1])
 
 
 def misspelt(text: str, rng: random.Random) -> str:
@@ -241,16 +259,8 @@ class LinearClassifier:
     @classmethod
     def load(cls, path: Path) -> LinearClassifier:
         with np.load(path, allow_pickle=False) as data:
-            raw = json.loads(str(data["config"]))
-            config = ClassifierConfig(
-                regularization=float(raw["regularization"]),
-                word_ngrams=(int(raw["word_ngrams"][0]), int(raw["word_ngrams"][1])),
-                char_ngrams=(int(raw["char_ngrams"][0]), int(raw["char_ngrams"][1])),
-                noisy_copies=int(raw.get("noisy_copies", 0)),
-                dropped_copies=int(raw.get("dropped_copies", 0)),
-            )
             return cls(
-                config,
+                ClassifierConfig.from_data(json.loads(str(data["config"]))),
                 data["classes"].tolist(),
                 (data["words"].tolist(), data["chars"].tolist()),
                 (data["idf_words"], data["idf_chars"]),

@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
@@ -44,6 +44,7 @@ class Lexicon:
     phrase_pattern: re.Pattern[str] | None
     phrase_targets: dict[str, str]
     stopwords: frozenset[str]
+    # Cue phrases with a space either side: found as whole words in a text padded alike.
     howto_cues: tuple[str, ...]
     request_cues: tuple[str, ...]
     profiles: dict[str, tuple[str, ...]]
@@ -81,8 +82,8 @@ class Lexicon:
             phrase_pattern=pattern,
             phrase_targets=phrases,
             stopwords=frozenset(stop),
-            howto_cues=tuple(fold(c) for c in data.get("howto_cues", [])),
-            request_cues=tuple(fold(c) for c in data.get("request_cues", [])),
+            howto_cues=tuple(f" {fold(c)} " for c in data.get("howto_cues", [])),
+            request_cues=tuple(f" {fold(c)} " for c in data.get("request_cues", [])),
             profiles={k: tuple(fold(w) for w in v) for k, v in data.get("profiles", {}).items()},
             anchors=frozenset(fold(str(a)) for a in data.get("anchors", [])),
             concepts=_patterns(data.get("concepts", {})),
@@ -94,21 +95,11 @@ class Lexicon:
 
     def concepts_in(self, text: str) -> list[str]:
         """Names of the concepts whose patterns occur in the normalized text."""
-        return [name for name, pattern, needs in self._concepts if _may(text, needs, pattern)]
+        return [name for name, pattern in self.concepts if pattern.search(text)]
 
     def services_in(self, text: str) -> frozenset[str]:
         """Names of the uncovered services the normalized text speaks of."""
-        return frozenset(
-            name for name, pattern, needs in self._services if _may(text, needs, pattern)
-        )
-
-    @cached_property
-    def _concepts(self) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]:
-        return tuple((name, pattern, _needs(pattern)) for name, pattern in self.concepts)
-
-    @cached_property
-    def _services(self) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]:
-        return tuple((name, pattern, _needs(pattern)) for name, pattern in self.services)
+        return frozenset(name for name, pattern in self.services if pattern.search(text))
 
     def _phrases(self, text: str) -> str:
         if self.phrase_pattern is None:
@@ -123,24 +114,9 @@ class Lexicon:
         return self._phrases(" ".join(words))
 
     def has_cue(self, text: str, cues: tuple[str, ...]) -> bool:
+        """Whether one of the cue phrases (howto_cues, request_cues) occurs as whole words."""
         padded = f" {text} "
-        return any(cue in padded for cue in self._padded(cues))
-
-    def _padded(self, cues: tuple[str, ...]) -> tuple[str, ...]:
-        """The cues with a space either side (those of the lexicon made once)."""
-        if cues is self.howto_cues:
-            return self._padded_howto
-        if cues is self.request_cues:
-            return self._padded_request
-        return tuple(f" {cue} " for cue in cues)
-
-    @cached_property
-    def _padded_howto(self) -> tuple[str, ...]:
-        return tuple(f" {cue} " for cue in self.howto_cues)
-
-    @cached_property
-    def _padded_request(self) -> tuple[str, ...]:
-        return tuple(f" {cue} " for cue in self.request_cues)
+        return any(cue in padded for cue in cues)
 
 
 def _patterns(data: dict[str, list[str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
@@ -149,68 +125,6 @@ def _patterns(data: dict[str, list[str]]) -> tuple[tuple[str, re.Pattern[str]], 
         (name, re.compile("|".join(f"(?:{p})" for p in patterns)))
         for name, patterns in data.items()
     )
-
-
-def _may(text: str, needs: tuple[str, ...] | None, pattern: re.Pattern[str]) -> bool:
-    """Whether the pattern occurs: never when the text has none of the words one of its
-    branches must start with."""
-    if needs is not None and not any(need in text for need in needs):
-        return False
-    return pattern.search(text) is not None
-
-
-def _branches(source: str) -> list[str]:
-    """The top-level alternatives of a regular expression."""
-    branches, depth, start, at = [], 0, 0, 0
-    while at < len(source):
-        char = source[at]
-        if char == "\\":
-            at += 1
-        elif char == "[":
-            at = _class_end(source, at)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            branches.append(source[start:at])
-            start = at + 1
-        at += 1
-    return [*branches, source[start:]]
-
-
-def _class_end(source: str, at: int) -> int:
-    """Where the character class opened at `at` closes (a first « ] » is a member)."""
-    at += 2 if source[at + 1 : at + 2] == "^" else 1
-    at += 1 if source[at : at + 1] == "]" else 0
-    while source[at] != "]":
-        at += 2 if source[at] == "\\" else 1
-    return at
-
-
-def _needs(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
-    """Text that every match of the pattern contains one of (the literal start of each
-    branch « \\bword… »), or None when a branch has none."""
-    if pattern.flags & ~re.UNICODE:
-        return None
-    needs = []
-    for branch in _branches(pattern.pattern):
-        if branch.startswith("(?:") and branch.endswith(")") and len(_branches(branch[3:-1])) == 1:
-            branch = branch[3:-1]
-        if not branch.startswith("\\b"):
-            return None
-        literal = ""
-        for at, char in enumerate(branch[2:], 2):
-            following = branch[at + 1 : at + 2]
-            if not (char.isalnum() or char == " ") or following in ("?", "*", "{"):
-                break
-            literal += char
-            if following == "+":
-                break
-        if len(literal) < 2:
-            return None
-        needs.append(literal)
-    return tuple(needs)
 
 
 _stemmer = snowballstemmer.stemmer("french")

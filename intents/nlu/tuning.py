@@ -108,11 +108,7 @@ def tuning_from(data: dict[str, Any]) -> Tuning:
             MatcherConfig(),
             **{k: _typed(k, v) for k, v in matcher.items() if k in TUNED},
         ),
-        classifier=ClassifierConfig(
-            regularization=float(classifier.get("regularization", 20.0)),
-            noisy_copies=int(classifier.get("noisy_copies", 0)),
-            dropped_copies=int(classifier.get("dropped_copies", 0)),
-        ),
+        classifier=ClassifierConfig.from_data(classifier),
         figures=dict(data.get("cross_validation") or {}),
     )
 
