@@ -3,6 +3,7 @@ only where it belongs), build the assistant."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -92,3 +93,11 @@ def start(settings: Settings) -> App:
         assistant = Assistant.create(settings, services, sign_in=link)
         return App(store, assistant, link)
     return App(store, Assistant.create(settings, store))
+
+
+def settle_heap() -> None:
+    """Keep what start-up built out of the garbage collector's scans: the knowledge and the
+    models live as long as the process, and scanning them paused a message now and then (the
+    slowest percent of messages took a quarter longer)."""
+    gc.collect()
+    gc.freeze()

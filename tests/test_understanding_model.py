@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import json
 import logging
 import random
@@ -168,6 +169,11 @@ def test_a_director_gets_no_action_for_another_service(talk, text: str) -> None:
         ("mon compte pronote est bloqué", OUT_OF_SCOPE),
         ("bloque les comptes pronote des parents", OUT_OF_SCOPE),
         ("bloque les comptes des parents", "action.block"),
+        # Services the lexicon learnt after the first round: storage, another ENT, other apps.
+        ("bloque les comptes dropbox des parents", OUT_OF_SCOPE),
+        ("supprime les groupes google drive", OUT_OF_SCOPE),
+        ("rattache Mme Leroy au CE1 sur e-primo", OUT_OF_SCOPE),
+        ("bloque les parents sur classdojo", OUT_OF_SCOPE),
         ("j'ai oublié mon mot de passe educonnect", "educonnect.forgot_credentials"),
         # The activation answer speaks of FranceConnect through impots.gouv and ameli.
         (
@@ -207,6 +213,8 @@ def test_eval_reports_calibration_and_the_baseline_side_by_side(tmp_path: Path) 
     report = evaluate(
         path, Settings(model_cache_dir=tmp_path), store, None, started=0.0, baseline=True
     )
+    # Timed with the heap settled as in service, and the caller's collector given back.
+    assert gc.get_freeze_count() == 0
     assert report["accuracy_in_scope"] == 1.0
     assert report["oos_rejected"] == 1.0
     assert 0.0 <= report["calibration"]["ece"] <= 1.0

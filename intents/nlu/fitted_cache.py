@@ -13,13 +13,13 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from intents.nlu import normalize, postings
+from intents.nlu import normalize, postings, typos
 
 log = logging.getLogger(__name__)
 
 # What a fit produces; everything else of a matcher is rebuilt cheaply.
 STATE = (
-    "label_ranges", "vocabulary", "word_counts", "_vocabulary_list", "example_norms",
+    "label_ranges", "vocabulary", "word_counts", "_vocabulary_list", "typo_index", "example_norms",
     "idf", "postings", "centroid_postings", "classes", "bayes_index", "bayes_logs",
 )  # fmt: skip
 
@@ -28,7 +28,7 @@ def path(folder: Path, labels: list[str], texts: list[str], *, settings: str, co
     """The cache file of a fit on these phrasings; `settings` says the matcher's settings and
     lexicon, `code` is the matcher's module."""
     digest = hashlib.sha256()
-    for source in (code, Path(normalize.__file__), Path(postings.__file__)):
+    for source in (code, *(Path(str(m.__file__)) for m in (normalize, postings, typos))):
         digest.update(source.read_bytes())
     digest.update(settings.encode())
     for label, text in zip(labels, texts, strict=True):

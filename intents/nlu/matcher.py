@@ -12,8 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz import fuzz
 
 from intents.kb import KnowledgeBase
 from intents.nlu import fitted_cache
@@ -23,6 +22,7 @@ from intents.nlu.normalize import fold, stem
 from intents.nlu.postings import Postings, unit
 from intents.nlu.ranking import Shortlister
 from intents.nlu.tuning import MatcherConfig, load_tuning
+from intents.nlu.typos import SHORTEST_TYPED, TypoIndex
 
 HOWTO_CUE = "__howto__"
 REQUEST_CUE = "__request__"
@@ -131,6 +131,7 @@ class Matcher:
             for word in set(words):
                 self.word_counts[word] += 1
         self._vocabulary_list = sorted(w for w in self.vocabulary if len(w) >= 4)
+        self.typo_index = TypoIndex.of(self._vocabulary_list)
         self.example_norms = normalized
         self._fit([self.features(n) for n in normalized])
 
@@ -141,25 +142,13 @@ class Matcher:
     @lru_cache(maxsize=20_000)  # noqa: B019 - the matcher lives as long as the process
     def correct(self, word: str) -> str:
         """A word the knowledge never uses, replaced by the closest known one (typos)."""
-        if word in self.vocabulary or len(word) < 5 or word.isdigit() or not self.vocabulary:
+        if word in self.vocabulary or len(word) < SHORTEST_TYPED or word.isdigit():
             return word
-        limit = 1 if len(word) < 8 else 2
-        found = process.extractOne(
-            word,
-            self._near_in_length(len(word), limit),
-            scorer=Levenshtein.distance,
-            score_cutoff=limit,
-        )
-        return found[0] if found else word
-
-    @lru_cache(maxsize=256)  # noqa: B019 - the matcher lives as long as the process
-    def _near_in_length(self, length: int, limit: int) -> list[str]:
-        """The known words that `limit` edits can reach from a word of this length, in the
-        vocabulary's order (so that ties go to the same word as over the whole vocabulary)."""
-        return [w for w in self._vocabulary_list if abs(len(w) - length) <= limit]
+        return self.typo_index.closest(word, self._vocabulary_list) or word
 
     def features(self, normalized: str, *, query: bool = False) -> dict[str, float]:
         words = normalized.split()
+        typed = " ".join(words)
         if query:
             words = [self.correct(w) for w in words]
         content = [w for w in words if w not in self.lexicon.stopwords]
@@ -170,13 +159,18 @@ class Matcher:
         for left, right in zip(stems, stems[1:], strict=False):
             counts[f"{left}_{right}"] += self.config.bigram_weight
         joined = " ".join(words)
-        if self.lexicon.has_cue(joined, self.lexicon.howto_cues):
+        # Cues and concepts are read in the words as typed too: a word the knowledge never
+        # uses may still be one the lexicon knows (« réactivation », « lèves le blocage »),
+        # and the nearest known word is then another word (« activation », « élèves »).
+        read = (joined,) if typed == joined else (typed, joined)
+        if any(self.lexicon.has_cue(t, self.lexicon.howto_cues) for t in read):
             counts[HOWTO_CUE] += 1.0
-        if self.lexicon.has_cue(joined, self.lexicon.request_cues):
+        if any(self.lexicon.asks_to_act(t) for t in read):
             counts[REQUEST_CUE] += 1.0
-        for concept in self.lexicon.concepts_in(joined):
+        found = dict.fromkeys(c for t in read for c in self.lexicon.concepts_in(t))
+        for concept in found:
             counts[f"__{concept}__"] += self.config.concept_weight
-        order = _IMPERATIVE_START.search(joined)
+        order = next(filter(None, (_IMPERATIVE_START.search(t) for t in read)), None)
         if order:
             counts[IMPERATIVE_CUE] += 1.0
             # The verb that opens an order says what to do more than any later word.

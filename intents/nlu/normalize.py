@@ -48,6 +48,11 @@ class Lexicon:
     howto_cues: tuple[str, ...]
     request_cues: tuple[str, ...]
     profiles: dict[str, tuple[str, ...]]
+    # A request cue followed by one of these asks to be told, not to act (« pourriez-vous
+    # m'indiquer… », « tu peux m'expliquer… »): that request cue does not count.
+    asking_pattern: re.Pattern[str] | None = None
+    # A verb of the request cues after a subject pronoun (« je fais comment ») is no order.
+    conjugated_pattern: re.Pattern[str] | None = None
     concepts: tuple[tuple[str, re.Pattern[str]], ...] = ()
     anchors: frozenset[str] = frozenset()
     # Services the document does not cover: a message naming one is out of scope unless the
@@ -77,7 +82,40 @@ class Lexicon:
         stop: set[str] = set()
         for word in data.get("stopwords", []):
             stop.update(fold(str(word)).split())
+        requests = [fold(c) for c in data.get("request_cues", [])]
+        asking = [fold(c) for c in data.get("asking_cues", [])]
+        asking_pattern = (
+            re.compile(
+                r"\b(?:"
+                + "|".join(re.escape(c) for c in sorted(requests, key=len, reverse=True))
+                + r") (?:"
+                + "|".join(re.escape(c) for c in sorted(asking, key=len, reverse=True))
+                + r")\b"
+            )
+            if requests and asking
+            else None
+        )
+        # « je fais comment », « on le met en place » : a verb of the request cues after its
+        # subject is conjugated, not an order (an order has no subject).
+        verbs = [c for c in requests if " " not in c and c in set(data.get("order_verbs", []))]
+        subjects = [fold(w) for w in data.get("subjects", [])]
+        clitics = [fold(w) for w in data.get("clitics", [])]
+        conjugated = (
+            re.compile(
+                r"\b(?:"
+                + "|".join(map(re.escape, subjects))
+                + r")"
+                + (r"(?: (?:" + "|".join(map(re.escape, clitics)) + r"))*" if clitics else "")
+                + r" (?:"
+                + "|".join(map(re.escape, verbs))
+                + r")\b"
+            )
+            if verbs and subjects
+            else None
+        )
         return cls(
+            asking_pattern=asking_pattern,
+            conjugated_pattern=conjugated,
             word_rewrites=words,
             phrase_pattern=pattern,
             phrase_targets=phrases,
@@ -112,6 +150,14 @@ class Lexicon:
         words = [self.word_rewrites.get(word, word) for word in folded.split()]
         # A word rewrite may produce a phrase that itself has a rewrite ("edu" "conect").
         return self._phrases(" ".join(words))
+
+    def asks_to_act(self, text: str) -> bool:
+        """Whether a request cue occurs, other than one that asks to be told something."""
+        if self.asking_pattern is not None:
+            text = self.asking_pattern.sub(" , ", text)
+        if self.conjugated_pattern is not None:
+            text = self.conjugated_pattern.sub(" , ", text)
+        return self.has_cue(text, self.request_cues)
 
     def has_cue(self, text: str, cues: tuple[str, ...]) -> bool:
         """Whether one of the cue phrases (howto_cues, request_cues) occurs as whole words."""

@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.app import App, start
+from bot.app import App, settle_heap, start
 from bot.channels.telegram.adapter import Core, Observer, TelegramAdapter
 from bot.channels.telegram.flow import FloodGuard, PerUserUpdateProcessor
 from bot.channels.telegram.incoming import ADDRESSED, UNSUPPORTED_CONTENT
@@ -199,6 +199,7 @@ def run_polling(settings: Settings) -> None:
     """Long polling until SIGINT/SIGTERM; pending updates are processed before exit."""
     asyncio.run(_check_token(settings))
     app = start(settings)
+    settle_heap()
     try:
         application = build_application(settings, app.assistant)
         # Default stop_signals (SIGINT, SIGTERM, SIGABRT): stop fetching, process what was
@@ -227,6 +228,7 @@ def run_webhook(settings: Settings) -> None:
     options = webhook_options(settings)
     asyncio.run(_check_token(settings))
     app = start(settings)
+    settle_heap()
     try:
         metrics = Metrics()
         application = build_application(settings, app.assistant, observer=metrics.observe)
