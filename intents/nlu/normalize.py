@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -72,44 +73,25 @@ class Lexicon:
                 phrases[key] = value
             else:
                 words[key] = value
-        # Longest phrases first so that "edu conect" wins over "conect".
-        ordered = sorted(phrases, key=len, reverse=True)
-        pattern = (
-            re.compile(r"\b(?:" + "|".join(re.escape(k) for k in ordered) + r")\b")
-            if ordered
-            else None
-        )
+        pattern = re.compile(rf"\b{_any_of(phrases)}\b") if phrases else None
         stop: set[str] = set()
         for word in data.get("stopwords", []):
             stop.update(fold(str(word)).split())
         requests = [fold(c) for c in data.get("request_cues", [])]
         asking = [fold(c) for c in data.get("asking_cues", [])]
         asking_pattern = (
-            re.compile(
-                r"\b(?:"
-                + "|".join(re.escape(c) for c in sorted(requests, key=len, reverse=True))
-                + r") (?:"
-                + "|".join(re.escape(c) for c in sorted(asking, key=len, reverse=True))
-                + r")\b"
-            )
+            re.compile(rf"\b{_any_of(requests)} {_any_of(asking)}\b")
             if requests and asking
             else None
         )
-        # « je fais comment », « on le met en place » : a verb of the request cues after its
+        # « je fais comment », « on le met en place »: a verb of the request cues after its
         # subject is conjugated, not an order (an order has no subject).
-        verbs = [c for c in requests if " " not in c and c in set(data.get("order_verbs", []))]
+        verbs = [fold(v) for v in data.get("order_verbs", [])]
         subjects = [fold(w) for w in data.get("subjects", [])]
         clitics = [fold(w) for w in data.get("clitics", [])]
+        between = f"(?: {_any_of(clitics)})*" if clitics else ""
         conjugated = (
-            re.compile(
-                r"\b(?:"
-                + "|".join(map(re.escape, subjects))
-                + r")"
-                + (r"(?: (?:" + "|".join(map(re.escape, clitics)) + r"))*" if clitics else "")
-                + r" (?:"
-                + "|".join(map(re.escape, verbs))
-                + r")\b"
-            )
+            re.compile(rf"\b{_any_of(subjects)}{between} {_any_of(verbs)}\b")
             if verbs and subjects
             else None
         )
@@ -163,6 +145,12 @@ class Lexicon:
         """Whether one of the cue phrases (howto_cues, request_cues) occurs as whole words."""
         padded = f" {text} "
         return any(cue in padded for cue in cues)
+
+
+def _any_of(phrases: Iterable[str]) -> str:
+    """A regex group for any of these phrases, the longest first (« edu conect » before
+    « conect »)."""
+    return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
 
 
 def _patterns(data: dict[str, list[str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
