@@ -4,6 +4,8 @@ only where it belongs), build the assistant."""
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -101,3 +103,14 @@ def settle_heap() -> None:
     slowest percent of messages took a quarter longer)."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """The heap settled for a measurement (eval, bench), the collector given back after: an
+    in-process caller keeps it as it was."""
+    settle_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import resource
 import statistics
@@ -160,7 +159,7 @@ def evaluate(
     baseline: bool = False,
 ) -> dict[str, Any]:
     """Understand every line of the file with the assistant and measure how it did."""
-    from bot.app import settle_heap
+    from bot.app import settled_heap
     from bot.core.assistant import Assistant
 
     items = _load_lines(path)
@@ -173,11 +172,8 @@ def evaluate(
     load_seconds = time.perf_counter() - load_started
     kinds = {i: info.kind for i, info in assistant.kb.intents.items()}
     # Timed as the Telegram front ends serve, with what start-up built settled (bot/app.py).
-    settle_heap()
-    try:
+    with settled_heap():
         rows, latencies = _understand_all(assistant, items, structure)
-    finally:
-        gc.unfreeze()  # an in-process caller keeps its collector as it was
     with_entities = [r for r in rows if r["gold_entities"]]
     entity_hits = [r for r in with_entities if r["entities"] == r["gold_entities"]]
     confusions = Counter((r["gold"], r["predicted"]) for r in rows if r["gold"] != r["predicted"])

@@ -130,8 +130,7 @@ class Matcher:
             self.vocabulary.update(words)
             for word in set(words):
                 self.word_counts[word] += 1
-        self._vocabulary_list = sorted(w for w in self.vocabulary if len(w) >= 4)
-        self.typo_index = TypoIndex.of(self._vocabulary_list)
+        self.typo_index = TypoIndex.of(sorted(w for w in self.vocabulary if len(w) >= 4))
         self.example_norms = normalized
         self._fit([self.features(n) for n in normalized])
 
@@ -144,7 +143,7 @@ class Matcher:
         """A word the knowledge never uses, replaced by the closest known one (typos)."""
         if word in self.vocabulary or len(word) < SHORTEST_TYPED or word.isdigit():
             return word
-        return self.typo_index.closest(word, self._vocabulary_list) or word
+        return self.typo_index.closest(word) or word
 
     def features(self, normalized: str, *, query: bool = False) -> dict[str, float]:
         words = normalized.split()

@@ -44,9 +44,10 @@ def _key(text: str) -> int:
 
 
 class TypoIndex:
-    """The deletions of every known word, as sorted checksums beside the word's rank."""
+    """The known words, and the deletions of each as sorted checksums beside its rank."""
 
-    def __init__(self, keys: np.ndarray, ranks: np.ndarray) -> None:
+    def __init__(self, words: list[str], keys: np.ndarray, ranks: np.ndarray) -> None:
+        self.words = words
         self.keys = keys
         self.ranks = ranks
 
@@ -64,12 +65,14 @@ class TypoIndex:
                 ranks.append(rank)
         order = np.argsort(np.asarray(keys, dtype=np.uint32), kind="stable")
         return cls(
-            np.asarray(keys, dtype=np.uint32)[order], np.asarray(ranks, dtype=np.int32)[order]
+            list(words),
+            np.asarray(keys, dtype=np.uint32)[order],
+            np.asarray(ranks, dtype=np.int32)[order],
         )
 
-    def closest(self, word: str, words: Sequence[str]) -> str | None:
-        """The known word fewest edits away within the word's limit, the first in `words` on a
-        tie (as a scan of `words` would give); None when none is that close."""
+    def closest(self, word: str) -> str | None:
+        """The known word fewest edits away within the word's limit, the first of the words
+        indexed on a tie (as a scan of them would give); None when none is that close."""
         limit = typo_limit(len(word))
         wanted = np.fromiter((_key(d) for d in deletions(word, limit)), dtype=np.uint32, count=-1)
         starts = np.searchsorted(self.keys, wanted, "left").tolist()
@@ -80,7 +83,7 @@ class TypoIndex:
                 candidates.update(self.ranks[start:end].tolist())
         best, fewest = None, limit + 1
         for rank in sorted(candidates):
-            known = words[rank]
+            known = self.words[rank]
             if abs(len(known) - len(word)) > limit:
                 continue
             edits = Levenshtein.distance(word, known, score_cutoff=limit)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import statistics
 import time
@@ -25,7 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from bot.app import DEMO_SCHOOL, start
+from bot.app import DEMO_SCHOOL, settled_heap, start
 from bot.channels.telegram.app import build_application, polling_session
 from bot.channels.telegram.fake_bot_api import Call, FakeBotApi
 from bot.settings import Settings
@@ -197,18 +196,17 @@ async def bench_telegram(
         async with polling_session(application):
             # The collector would pause the loop at random moments; the knowledge base and
             # the libraries loaded so far are long-lived, so they are left out of its scans.
-            gc.collect()
-            gc.freeze()
-            try:
-                for _ in range(min(concurrency, total)):
-                    queue_next()
-                # A slow database on one thread (SQLite) answers ~1000/(trips x delay) a second.
-                patience = max(60.0, n / 20, 2 * total * 8 * db_delay_ms / 1000 / workers)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), timeout=patience)
-            finally:
-                gc.unfreeze()
-                state.trips = state.trips or trips.count
+            with settled_heap():
+                try:
+                    for _ in range(min(concurrency, total)):
+                        queue_next()
+                    # A slow database on one thread (SQLite) answers ~1000/(trips x delay) a
+                    # second.
+                    patience = max(60.0, n / 20, 2 * total * 8 * db_delay_ms / 1000 / workers)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), timeout=patience)
+                finally:
+                    state.trips = state.trips or trips.count
         app.close()
 
     measured = max(0, state.answered - WARM_UP)
