@@ -1,4 +1,5 @@
-"""The trained ranker, its cache, the tuning and the services the document does not cover."""
+"""The trained ranker, its cache, the tuning, and the services and orders the document does
+not cover."""
 
 from __future__ import annotations
 
@@ -183,6 +184,40 @@ def test_a_director_gets_no_action_for_another_service(talk, text: str) -> None:
     ],
 )
 def test_a_service_named_decides_only_with_no_domain_word(text: str, intent: str) -> None:
+    assert understander().understand(text).intent == intent
+
+
+# The document says how to delete, detach and block, never how to create.
+ORDERS_TO_CREATE = [
+    "crée un groupe avec les parents de la chorale",
+    "bonjour, ouvre un compte invité pour le nouvel intervenant en judo",
+    "merci de fabriquer un compte pour la remplaçante",
+    "je voudrais que tu crées la classe de CE2 B",
+    "duplique le groupe des délégués pour cette année",
+    "crée la classe de CM2 B et mets-y M. Petit",
+]
+
+
+@pytest.mark.parametrize("text", ORDERS_TO_CREATE)
+def test_an_order_to_create_is_no_action(talk, text: str) -> None:  # type: ignore[no-untyped-def]
+    seen = talk(DIRECTOR).say(text)
+    assert seen.intent == OUT_OF_SCOPE
+    assert "Confirmer" not in seen.buttons
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # Created in passing, deleted on purpose: the order is the deletion.
+        ("supprime le compte créé à la main pour Mme Bacquet", "action.remove_manual_account"),
+        ("supprime le groupe chorale que j'ai créé l'an dernier", "action.delete_group"),
+        # A parent creating an EduConnect account is a question the document answers.
+        ("je voudrais créer mon compte educonnect", "educonnect.activate"),
+        # « génère la liste » asks for a list, it creates nothing.
+        ("génère la liste des groupes manuels", "query.groups"),
+    ],
+)
+def test_creating_said_in_passing_changes_nothing(text: str, intent: str) -> None:
     assert understander().understand(text).intent == intent
 
 

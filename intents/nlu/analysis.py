@@ -29,6 +29,8 @@ class Analysis:
     concepts: frozenset[str] = frozenset()
     # Services named that the document does not cover (lexicon `uncovered_services`).
     services: frozenset[str] = frozenset()
+    # Orders given that the document does not cover (lexicon `uncovered_orders`: creating).
+    orders: frozenset[str] = frozenset()
     # Words of the domain the message uses (lexicon `anchors`: educonnect, onde…).
     anchors: frozenset[str] = frozenset()
 

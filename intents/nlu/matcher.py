@@ -276,6 +276,7 @@ class Matcher:
             request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
             concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
             services=self.lexicon.services_in(normalized),
+            orders=self.lexicon.orders_in(normalized),
             anchors=frozenset(normalized.split()) & self.lexicon.anchors,
         )
         if not vector:

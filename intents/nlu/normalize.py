@@ -59,6 +59,8 @@ class Lexicon:
     # Services the document does not cover: a message naming one is out of scope unless the
     # intent's own answer speaks of it.
     services: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # Orders the document does not cover (« crée un groupe »), where an order opens.
+    orders: tuple[tuple[str, re.Pattern[str]], ...] = ()
     # A hash of the data it was read from: what a model built with it depends on.
     fingerprint: str = ""
 
@@ -108,6 +110,7 @@ class Lexicon:
             anchors=frozenset(fold(str(a)) for a in data.get("anchors", [])),
             concepts=_patterns(data.get("concepts", {})),
             services=_patterns(data.get("uncovered_services", {})),
+            orders=_patterns(data.get("uncovered_orders", {}), opening=_any_of(requests)),
             fingerprint=hashlib.sha256(
                 json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
             ).hexdigest()[:16],
@@ -120,6 +123,10 @@ class Lexicon:
     def services_in(self, text: str) -> frozenset[str]:
         """Names of the uncovered services the normalized text speaks of."""
         return frozenset(name for name, pattern in self.services if pattern.search(text))
+
+    def orders_in(self, text: str) -> frozenset[str]:
+        """Names of the uncovered orders the normalized text gives."""
+        return frozenset(name for name, pattern in self.orders if pattern.search(text))
 
     def _phrases(self, text: str) -> str:
         if self.phrase_pattern is None:
@@ -153,12 +160,27 @@ def _any_of(phrases: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
 
 
-def _patterns(data: dict[str, list[str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """One compiled alternation per name."""
-    return tuple(
-        (name, re.compile("|".join(f"(?:{p})" for p in patterns)))
-        for name, patterns in data.items()
-    )
+# Where an order opens: the message, a clause (« bon, alors crée… ») or a request
+# (« tu peux créer… », « je voudrais que tu crées… »).
+_CLAUSE_OPENERS = (
+    "alors|donc|puis|ensuite|bref|plait|maintenant|moi|voudrais|veux|aimerais|souhaite|"
+    "bonjour|bonsoir|salut|coucou|hello"
+)
+
+
+def _patterns(
+    data: dict[str, list[str]], opening: str | None = None
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """One compiled alternation per name; with `opening`, found only where an order opens
+    (after one of these request cues or a clause opener), never in mid-phrase (« le compte
+    créé à la main »)."""
+    compiled = []
+    for name, patterns in data.items():
+        alternation = "|".join(f"(?:{p})" for p in patterns)
+        if opening is not None:
+            alternation = rf"(?:^|\b(?:{_CLAUSE_OPENERS}|{opening}) )(?:{alternation})\b"
+        compiled.append((name, re.compile(alternation)))
+    return tuple(compiled)
 
 
 _stemmer = snowballstemmer.stemmer("french")

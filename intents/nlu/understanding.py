@@ -125,13 +125,15 @@ class Understander(Teachable):
             rejection = self.matcher.calibrate(analysis.out_of_scope_score)
             return OUT_OF_SCOPE, max(rejection, 1.0 - best.confidence) if best.confidence else 1.0
         intent, confidence = self.relabel(analysis)
-        if analysis.services - self.covered.get(intent, frozenset()):
-            # « débloque mon compte pronote » is about another service, whatever the words
-            # around it: never an action, and a question only when it names the domain too
-            # (« le compte educonnect que j'utilise pour pronote »).
-            info = self.kb.intents.get(intent)
-            if (info is not None and info.kind in ("action", "query")) or not analysis.anchors:
-                return OUT_OF_SCOPE, confidence
+        info = self.kb.intents.get(intent)
+        acts = info is not None and info.kind in ("action", "query")
+        # « crée un groupe avec les parents délégués »: the document never says how to create,
+        # and no action nor list of the assistant does it. « débloque mon compte pronote » is
+        # about another service, whatever the words around it: never an action, and a question
+        # only when it names the domain too (« le compte educonnect que j'utilise pour pronote »).
+        uncovered = analysis.services - self.covered.get(intent, frozenset())
+        if (analysis.orders and acts) or (uncovered and (acts or not analysis.anchors)):
+            return OUT_OF_SCOPE, confidence
         return intent, confidence
 
     def relabel(self, analysis: Analysis) -> tuple[str, float]:
