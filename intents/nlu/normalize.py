@@ -110,7 +110,10 @@ class Lexicon:
             anchors=frozenset(fold(str(a)) for a in data.get("anchors", [])),
             concepts=_patterns(data.get("concepts", {})),
             services=_patterns(data.get("uncovered_services", {})),
-            orders=_patterns(data.get("uncovered_orders", {}), opening=_any_of(requests)),
+            orders=_patterns(
+                data.get("uncovered_orders", {}),
+                opening=_any_of([*(fold(w) for w in data.get("order_openers", [])), *requests]),
+            ),
             fingerprint=hashlib.sha256(
                 json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
             ).hexdigest()[:16],
@@ -160,25 +163,17 @@ def _any_of(phrases: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
 
 
-# Where an order opens: the message, a clause (« bon, alors crée… ») or a request
-# (« tu peux créer… », « je voudrais que tu crées… »).
-_CLAUSE_OPENERS = (
-    "alors|donc|puis|ensuite|bref|plait|maintenant|moi|voudrais|veux|aimerais|souhaite|"
-    "bonjour|bonsoir|salut|coucou|hello"
-)
-
-
 def _patterns(
     data: dict[str, list[str]], opening: str | None = None
 ) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """One compiled alternation per name; with `opening`, found only where an order opens
-    (after one of these request cues or a clause opener), never in mid-phrase (« le compte
-    créé à la main »)."""
+    """One compiled alternation per name; with `opening`, found only at the start of the text
+    or after one of those words (a clause opener, a request cue), never in mid-phrase (« le
+    compte créé à la main »)."""
     compiled = []
     for name, patterns in data.items():
         alternation = "|".join(f"(?:{p})" for p in patterns)
         if opening is not None:
-            alternation = rf"(?:^|\b(?:{_CLAUSE_OPENERS}|{opening}) )(?:{alternation})\b"
+            alternation = rf"(?:^|\b{opening} )(?:{alternation})\b"
         compiled.append((name, re.compile(alternation)))
     return tuple(compiled)
 
