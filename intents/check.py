@@ -46,7 +46,7 @@ def check_knowledge(
             continue
         if len(entry.examples) < MIN_EXAMPLES:
             errors.append(f"{where} : {len(entry.examples)} phrasés (au moins {MIN_EXAMPLES})")
-        linked = [entry.howto, entry.families]
+        linked = [entry.howto, entry.families, entry.why]
         for other in entry.related + [i for i in linked if i]:
             if other not in kb.intents:
                 errors.append(f"{where} : intention liée inconnue {other}")

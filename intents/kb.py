@@ -47,6 +47,8 @@ class Entry:
     context: str | None = None
     # (school queries) the topic a family asking the same thing is answered with.
     families: str | None = None
+    # (how-tos) the topic that says why the task is worth doing: « pourquoi supprimer… ? »
+    why: str | None = None
 
 
 def escape(text: str) -> str:
@@ -162,6 +164,7 @@ class KnowledgeBase:
             source=path,
             context=data.get("context"),
             families=data.get("families"),
+            why=data.get("why"),
         )
 
     def template(self, intent_id: str) -> Template:

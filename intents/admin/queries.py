@@ -86,7 +86,8 @@ def list_groups(turn: SchoolTurn) -> Response:
             note = " — à conserver"
         elif group.type == MANUAL_GROUP and is_old_year_name(group.name, turn.today):
             note = " — année passée"
-        return f"• {escape(group.name)} ({len(group.member_ids)} membres){note}"
+        members = count(len(group.member_ids), "membre")
+        return f"• {escape(group.name)} ({members}){note}"
 
     text = f"<b>Groupes de {the_school(turn)}</b>\n<b>Manuels</b> ({len(manual)}) :\n"
     text += "\n".join(line(g) for g in manual) or "• aucun"

@@ -12,6 +12,7 @@ from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold
+from intents.nlu.relabel import Relabelling
 from intents.nlu.taught import TaughtPhrasings, Teachable
 from intents.registry import registry
 from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
@@ -19,7 +20,6 @@ from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
 if TYPE_CHECKING:
     from intents.domain import Directory, Group, SchoolClass, Structure, User
 
-BLOCKING = {"action.block", "action.unblock"}
 # How long names read from the directory are reused for understanding; the core forgets them
 # at once after its own changes, so this only bounds staleness after an external import.
 ROSTER_SECONDS = 10.0
@@ -46,7 +46,7 @@ class Understanding:
         return slot_values(self.slots)
 
 
-class Understander(Teachable):
+class Understander(Teachable, Relabelling):
     def __init__(
         self,
         kb: KnowledgeBase,
@@ -60,6 +60,13 @@ class Understander(Teachable):
         self.floor = floor if floor is not None else matcher.config.floor
         self.counterpart = {
             e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
+        }
+        # The topic that says why a task is worth doing, for the task's how-to, its action and
+        # its list alike (« pourquoi supprimer les comptes invités ? »).
+        why = {e.id: e.why for e in kb.entries.values() if e.why}
+        self.reasons = {
+            **why,
+            **{i: why[h] for i, h in self.counterpart.items() if h in why},
         }
         self._roster: dict[tuple[int, str, str], tuple[float, Any]] = {}
         self.taught = TaughtPhrasings(kb, matcher)  # phrasings an eRun taught in chat
@@ -135,52 +142,6 @@ class Understander(Teachable):
         if (analysis.orders and acts) or (uncovered and (acts or not analysis.anchors)):
             return OUT_OF_SCOPE, confidence
         return intent, confidence
-
-    def relabel(self, analysis: Analysis) -> tuple[str, float]:
-        """The best intent, read with the cues: a question is a how-to, an order an action,
-        and blocking has a polarity."""
-        best = analysis.best
-        intent = best.intent
-        kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
-        # Asking how to do something is a how-to, even in words close to an order…
-        asked = analysis.howto_cue or analysis.text.rstrip().endswith("?")
-        if kind == "action" and asked and not analysis.request_cue:
-            intent = self.counterpart.get(intent, intent)
-        # …and an order is an order, even in words close to the how-to.
-        elif (
-            analysis.request_cue and not analysis.howto_cue and intent in self.kb.action_for_howto
-        ):
-            intent = self.kb.action_for_howto[intent]
-        if intent in BLOCKING:
-            if not analysis.request_cue and not self.reader.profiles(analysis.text):
-                # « ma carte bleue est bloquée »: no order and nobody of the school named.
-                return self._next_best(analysis, BLOCKING | {"howto.block_accounts"})
-            intent = self._polarity(intent, analysis)
-        return intent, best.confidence
-
-    @staticmethod
-    def _polarity(action: str, analysis: Analysis) -> str:
-        """Blocking or unblocking: said in many ways that all contain « bloc », so the
-        concepts decide."""
-        if action not in BLOCKING:
-            return action
-        if "order_bloqu" in analysis.concepts:
-            # « on rouvrira avec les bonnes données, alors bloque les parents »: the verb that
-            # gives the order decides, whatever the rest of the message says.
-            return "action.block"
-        if "debloquer" in analysis.concepts:
-            return "action.unblock"
-        if "bloquer" in analysis.concepts:
-            return "action.block"
-        return action
-
-    def _next_best(self, analysis: Analysis, excluded: set[str]) -> tuple[str, float]:
-        for candidate in analysis.ranking:
-            if candidate.intent not in excluded:
-                if candidate.confidence >= self.floor:
-                    return candidate.intent, candidate.confidence
-                break
-        return OUT_OF_SCOPE, 1.0 - analysis.best.confidence
 
     def read_roster(self, directory: Directory, structure_id: str) -> None:
         """Read the school's people, classes and groups now, and the other schools' teachers:

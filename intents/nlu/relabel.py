@@ -1,0 +1,109 @@
+"""Reading the best intent with the cues of the message: a question about a task is its
+how-to, an order its action, « existe encore ? » a list, « pourquoi… ? » the reasons, and
+blocking has a polarity."""
+
+from __future__ import annotations
+
+from intents.kb import KnowledgeBase
+from intents.nlu.analysis import OUT_OF_SCOPE, Analysis
+from intents.nlu.entities import EntityReader
+from intents.nlu.normalize import fold
+
+BLOCKING = {"action.block", "action.unblock"}
+
+
+class Relabelling:
+    """The relabelling part of the understanding (a mixin of Understander)."""
+
+    kb: KnowledgeBase
+    reader: EntityReader
+    floor: float
+    # Action or list → its how-to; how-to, action or list → the topic saying why to do it.
+    counterpart: dict[str, str]
+    reasons: dict[str, str]
+
+    def relabel(self, analysis: Analysis) -> tuple[str, float]:
+        """The best intent, read with the cues: a question is a how-to, an order an action,
+        and blocking has a polarity."""
+        best = analysis.best
+        intent = best.intent
+        kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
+        # Asking how to do something is a how-to, even in words close to an order…
+        asked = analysis.howto_cue or analysis.text.rstrip().endswith("?")
+        if kind == "action" and asked and not analysis.request_cue:
+            intent = self._state_asked(analysis, intent) or self.counterpart.get(intent, intent)
+        # …and an order is an order, even in words close to the how-to.
+        elif (
+            analysis.request_cue
+            and not analysis.howto_cue
+            and intent in self.kb.action_for_howto
+            and not (asked and not self._requested(analysis.text))
+        ):
+            intent = self.kb.action_for_howto[intent]
+        reason = self._why_asked(analysis, intent)
+        if reason is not None:
+            return reason, best.confidence
+        if intent in BLOCKING:
+            if not analysis.request_cue and not self.reader.profiles(analysis.text):
+                # « ma carte bleue est bloquée »: no order and nobody of the school named.
+                return self._next_best(analysis, BLOCKING | {"howto.block_accounts"})
+            intent = self._polarity(intent, analysis)
+        return intent, best.confidence
+
+    def _why_asked(self, analysis: Analysis, intent: str) -> str | None:
+        """« pourquoi supprimer les vieux comptes manuels ? »: asking why a task is worth doing,
+        not how, gets the reasons, when they are a close reading too."""
+        reason = self.reasons.get(intent)
+        if reason is None or analysis.howto_cue or "raison" not in analysis.concepts:
+            return None
+        if analysis.request_cue and self.kb.intents[intent].kind == "action":
+            return None  # « supprime le groupe APE, c'est un risque » : an order, with its reason
+        close = {c.intent for c in analysis.ranking[1:4] if c.confidence >= self.floor}
+        return reason if reason in close else None
+
+    def _requested(self, text: str) -> bool:
+        """Whether the message asks the assistant to act in so many words (« tu peux… »,
+        « merci de… »), beyond opening on a verb (« supprimer un compte invité ? »)."""
+        lexicon = self.kb.lexicon
+        return lexicon.asks_to_act(lexicon.rewrite(fold(text)))
+
+    def _state_asked(self, analysis: Analysis, action: str) -> str | None:
+        """« le groupe APE 2022 existe encore ? »: a question that names no way of doing asks
+        what the directory holds, when a list of the same things is a close reading."""
+        if analysis.howto_cue:
+            return None
+        howto = self.counterpart.get(action)
+        for candidate in analysis.ranking[1:4]:
+            info = self.kb.intents.get(candidate.intent)
+            if (
+                info is not None
+                and info.kind == "query"
+                and self.counterpart.get(candidate.intent) == howto
+                and candidate.confidence >= self.floor
+            ):
+                return candidate.intent
+        return None
+
+    @staticmethod
+    def _polarity(action: str, analysis: Analysis) -> str:
+        """Blocking or unblocking: said in many ways that all contain « bloc », so the
+        concepts decide."""
+        if action not in BLOCKING:
+            return action
+        if "order_bloqu" in analysis.concepts:
+            # « on rouvrira avec les bonnes données, alors bloque les parents »: the verb that
+            # gives the order decides, whatever the rest of the message says.
+            return "action.block"
+        if "debloquer" in analysis.concepts:
+            return "action.unblock"
+        if "bloquer" in analysis.concepts:
+            return "action.block"
+        return action
+
+    def _next_best(self, analysis: Analysis, excluded: set[str]) -> tuple[str, float]:
+        for candidate in analysis.ranking:
+            if candidate.intent not in excluded:
+                if candidate.confidence >= self.floor:
+                    return candidate.intent, candidate.confidence
+                break
+        return OUT_OF_SCOPE, 1.0 - analysis.best.confidence
