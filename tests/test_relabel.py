@@ -47,29 +47,26 @@ ACCOUNT = (("howto.delete_manual_accounts", 0.98), ("action.remove_manual_accoun
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "intent"),
     [
-        "effacer un profil invité, où ?",
-        "supprimer ou pré-supprimer, lequel choisir ?",
-        "filtre sources puis manuel puis supprimer le compte, c'est bien la bonne méthode ?",
+        # A question whose only order is the verb it opens on asks for the steps…
+        ("effacer un profil invité, où ?", "howto.delete_manual_accounts"),
+        ("supprimer ou pré-supprimer, lequel choisir ?", "howto.delete_manual_accounts"),
+        (
+            "filtre sources puis manuel puis supprimer le compte, c'est bien la bonne méthode ?",
+            "howto.delete_manual_accounts",
+        ),
+        # …an order asked in so many words, or with no question mark, is an order.
+        ("tu peux supprimer le compte invité de M. Deprez ?", "action.remove_manual_account"),
+        ("merci de supprimer le compte invité de M. Deprez ?", "action.remove_manual_account"),
+        ("supprime le compte invité de M. Deprez", "action.remove_manual_account"),
     ],
 )
-def test_a_question_opening_on_a_verb_orders_nothing(assistant: Assistant, text: str) -> None:
+def test_a_question_opening_on_a_verb_orders_nothing(
+    assistant: Assistant, text: str, intent: str
+) -> None:
     analysis = reading(text, *ACCOUNT, request_cue=True)
-    assert assistant.understander.relabel(analysis)[0] == "howto.delete_manual_accounts"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "tu peux supprimer le compte invité de M. Deprez ?",
-        "merci de supprimer le compte invité de M. Deprez ?",
-        "supprime le compte invité de M. Deprez",
-    ],
-)
-def test_an_order_is_an_order(assistant: Assistant, text: str) -> None:
-    analysis = reading(text, *ACCOUNT, request_cue=True)
-    assert assistant.understander.relabel(analysis)[0] == "action.remove_manual_account"
+    assert assistant.understander.relabel(analysis)[0] == intent
 
 
 WHY = (("howto.delete_manual_accounts", 0.9), ("accounts.why_cleanup", 0.6))
@@ -131,9 +128,13 @@ def test_why_with_how_or_without_the_reasons_close_is_the_how_to(assistant: Assi
         ("mettre un prof dans sa classe sur one, ça se fait où", True, True),
         ("rattache Mme Leroy au CE1", False, True),
         ("affecte M. Petit en CM2", False, True),
+        # Orders of the GAR action, read as its how-to before (« autorise » was no order verb).
+        ("autorise tous les enseignants à affecter les ressources du GAR", False, True),
+        ("enrôle les profs de l'école dans le groupe d'affectation GAR", False, True),
+        ("autorisation des enseignants pour le GAR", False, False),
     ],
 )
-def test_nouns_order_nothing_and_where_is_asked_after_the_task(
+def test_nouns_order_nothing_verbs_do_and_where_is_asked_after_the_task(
     assistant: Assistant, text: str, howto: bool, order: bool
 ) -> None:
     assert assistant.understander.matcher.cues(text) == (howto, order)

@@ -42,7 +42,7 @@ _IMPERATIVE_START = re.compile(
     r"met|mets|mettre|supprim\w*|retir\w*|enlev\w*|rouvr\w*|reactiv\w*|rends|rendre|"
     r"fais|fait|lance|vire|verrouill\w*|suspend\w*|coupe\w*|ferme\w*|leve|retabli\w*|"
     r"pre supprim\w*|presupprim\w*|donne|passe|inscri\w*|nettoie|cree|empeche|deverrouill\w*|"
-    r"remets|remet)"
+    r"remets|remet|autoris\w*|enrol\w*|nomme|nommes|designe|integre|inclus|attribue|accorde)"
     # « rattachement des enseignants… », « inscription » : a noun names a task, it orders none.
     r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
 )
