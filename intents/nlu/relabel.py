@@ -12,14 +12,24 @@ from intents.nlu.normalize import fold
 BLOCKING = {"action.block", "action.unblock"}
 
 
+def links(kb: KnowledgeBase) -> tuple[dict[str, str], dict[str, str]]:
+    """Each action or list → its how-to; each how-to, and its action and list alike → the
+    topic that says why the task is worth doing (« pourquoi supprimer les comptes invités ? »)."""
+    counterpart = {
+        e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
+    }
+    why = {e.id: e.why for e in kb.entries.values() if e.why}
+    reasons = {**why, **{i: why[h] for i, h in counterpart.items() if h in why}}
+    return counterpart, reasons
+
+
 class Relabelling:
     """The relabelling part of the understanding (a mixin of Understander)."""
 
     kb: KnowledgeBase
     reader: EntityReader
     floor: float
-    # Action or list → its how-to; how-to, action or list → the topic saying why to do it.
-    counterpart: dict[str, str]
+    counterpart: dict[str, str]  # see links()
     reasons: dict[str, str]
 
     def relabel(self, analysis: Analysis) -> tuple[str, float]:

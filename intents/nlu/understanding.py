@@ -12,7 +12,7 @@ from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold
-from intents.nlu.relabel import Relabelling
+from intents.nlu.relabel import Relabelling, links
 from intents.nlu.taught import TaughtPhrasings, Teachable
 from intents.registry import registry
 from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
@@ -58,16 +58,7 @@ class Understander(Teachable, Relabelling):
         self.matcher = matcher
         self.reader = reader or EntityReader(kb.lexicon)
         self.floor = floor if floor is not None else matcher.config.floor
-        self.counterpart = {
-            e.id: e.howto for e in kb.entries.values() if e.kind in ("action", "query") and e.howto
-        }
-        # The topic that says why a task is worth doing, for the task's how-to, its action and
-        # its list alike (« pourquoi supprimer les comptes invités ? »).
-        why = {e.id: e.why for e in kb.entries.values() if e.why}
-        self.reasons = {
-            **why,
-            **{i: why[h] for i, h in self.counterpart.items() if h in why},
-        }
+        self.counterpart, self.reasons = links(kb)
         self._roster: dict[tuple[int, str, str], tuple[float, Any]] = {}
         self.taught = TaughtPhrasings(kb, matcher)  # phrasings an eRun taught in chat
         # The uncovered services each answer speaks of (none, as a rule).
