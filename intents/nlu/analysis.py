@@ -26,6 +26,9 @@ class Analysis:
     anchored: bool = False
     howto_cue: bool = False
     request_cue: bool = False
+    # Of the order cues, one that asks the assistant in so many words (« tu peux… »,
+    # « merci de… »), not just a verb opening the message (« supprimer un compte ? »).
+    asked_to_act: bool = False
     concepts: frozenset[str] = frozenset()
     # Services named that the document does not cover (lexicon `uncovered_services`).
     services: frozenset[str] = frozenset()

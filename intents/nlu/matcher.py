@@ -196,8 +196,14 @@ class Matcher:
 
     def cues(self, text: str) -> tuple[bool, bool]:
         """Whether the text asks how to (« comment… ») and whether it gives an order."""
+        howto, order, _ = self.cue_flags(text)
+        return howto, order
+
+    def cue_flags(self, text: str) -> tuple[bool, bool, bool]:
+        """The cues, and whether the order is asked in so many words (Analysis.asked_to_act)."""
         counts = self.features(self.normalize(text))
-        return HOWTO_CUE in counts, REQUEST_CUE in counts or IMPERATIVE_CUE in counts
+        asked = REQUEST_CUE in counts
+        return HOWTO_CUE in counts, asked or IMPERATIVE_CUE in counts, asked
 
     # -- model ---------------------------------------------------------------------------
     def _fit(self, features: list[dict[str, float]]) -> None:
@@ -276,6 +282,7 @@ class Matcher:
             text=text,
             howto_cue=HOWTO_CUE in counts,
             request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
+            asked_to_act=REQUEST_CUE in counts,
             concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
             services=self.lexicon.services_in(normalized),
             orders=self.lexicon.orders_in(normalized),

@@ -7,7 +7,6 @@ from __future__ import annotations
 from intents.kb import KnowledgeBase
 from intents.nlu.analysis import OUT_OF_SCOPE, Analysis
 from intents.nlu.entities import EntityReader
-from intents.nlu.normalize import fold
 
 BLOCKING = {"action.block", "action.unblock"}
 
@@ -47,7 +46,7 @@ class Relabelling:
             analysis.request_cue
             and not analysis.howto_cue
             and intent in self.kb.action_for_howto
-            and not (asked and not self._requested(analysis.text))
+            and not (asked and not analysis.asked_to_act)
         ):
             intent = self.kb.action_for_howto[intent]
         reason = self._why_asked(analysis, intent)
@@ -70,12 +69,6 @@ class Relabelling:
             return None  # « supprime le groupe APE, c'est un risque » : an order, with its reason
         close = {c.intent for c in analysis.ranking[1:4] if c.confidence >= self.floor}
         return reason if reason in close else None
-
-    def _requested(self, text: str) -> bool:
-        """Whether the message asks the assistant to act in so many words (« tu peux… »,
-        « merci de… »), beyond opening on a verb (« supprimer un compte invité ? »)."""
-        lexicon = self.kb.lexicon
-        return lexicon.asks_to_act(lexicon.rewrite(fold(text)))
 
     def _state_asked(self, analysis: Analysis, action: str) -> str | None:
         """« le groupe APE 2022 existe encore ? »: a question that names no way of doing asks
