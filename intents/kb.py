@@ -101,7 +101,11 @@ class KnowledgeBase:
         self.root = root
         self.environment = make_environment()
         self.intents = self._load_intent_ids(root / "intents.yaml")
-        self.lexicon = Lexicon.from_data(self._read_yaml(root / "lexicon.yaml"))
+        try:
+            self.lexicon = Lexicon.from_data(self._read_yaml(root / "lexicon.yaml"))
+        except re.error as error:
+            # The lexicon's patterns are regular expressions written by hand.
+            raise KnowledgeError(f"lexicon.yaml : motif invalide ({error})") from error
         self.entries: dict[str, Entry] = {}
         for folder in ("faq", "dialogue", "actions"):
             for path in sorted((root / folder).glob("*.yaml")):

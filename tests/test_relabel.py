@@ -6,10 +6,15 @@ knowledge's own phrasings read right anyway, so the rules are checked on the ran
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from bot.core.assistant import Assistant
+from intents.kb import KnowledgeBase, KnowledgeError
 from intents.nlu.analysis import Analysis, Candidate
+from knowledge import KNOWLEDGE_DIR
 
 
 def reading(text: str, *ranking: tuple[str, float], **cues: object) -> Analysis:
@@ -140,3 +145,54 @@ def test_nouns_order_nothing_verbs_do_and_where_is_asked_after_the_task(
     assistant: Assistant, text: str, howto: bool, order: bool
 ) -> None:
     assert assistant.understander.matcher.cues(text) == (howto, order)
+
+
+@pytest.mark.parametrize(
+    ("text", "opens"),
+    [
+        ("bloque les parents", "bloque"),
+        ("bon, alors détache M. Petit", "alors detache"),
+        ("/sansclasse", "/sansclasse"),
+        ("rattachement des enseignants, ça se passe où ?", None),
+        ("comment bloquer les parents", None),
+    ],
+)
+def test_the_lexicon_says_what_opens_an_order(
+    assistant: Assistant, text: str, opens: str | None
+) -> None:
+    matcher = assistant.understander.matcher
+    found = matcher.lexicon.imperative(matcher.normalize(text))
+    assert (found.group(0) if found else None) == opens
+
+
+def test_a_broken_pattern_in_the_lexicon_is_a_knowledge_error(tmp_path: Path) -> None:
+    root = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    lexicon = root / "lexicon.yaml"
+    text = lexicon.read_text(encoding="utf-8")
+    lexicon.write_text(text.replace("  verbs:\n", "  verbs:\n    - 'bloqu(\\w*'\n", 1), "utf-8")
+    with pytest.raises(KnowledgeError, match="lexicon.yaml : motif invalide"):
+        KnowledgeBase(root)
+
+
+@pytest.mark.parametrize(
+    ("text", "cues", "intent"),
+    [
+        # An infinitive asked: about the task, not an order, nor what the directory holds.
+        ("supprimer le groupe chorale ?", {"infinitive": True}, "howto.delete_manual_groups"),
+        # An imperative with « ? » is still an order, asked or not in so many words.
+        ("supprime le groupe chorale ?", {}, "action.delete_group"),
+        (
+            "tu peux supprimer le groupe chorale ?",
+            {"infinitive": True, "asked_to_act": True},
+            "action.delete_group",
+        ),
+        # Without « ? », an infinitive is an order, as a director types it.
+        ("supprimer le groupe chorale", {"infinitive": True}, "action.delete_group"),
+    ],
+)
+def test_an_infinitive_asked_is_a_question_about_the_task(
+    assistant: Assistant, text: str, cues: dict[str, bool], intent: str
+) -> None:
+    analysis = reading(text, *EXISTS, request_cue=True, **cues)
+    assert assistant.understander.relabel(analysis)[0] == intent

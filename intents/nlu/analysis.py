@@ -29,6 +29,8 @@ class Analysis:
     # Of the order cues, one that asks the assistant in so many words (« tu peux… »,
     # « merci de… »), not just a verb opening the message (« supprimer un compte ? »).
     asked_to_act: bool = False
+    # The order opens on an infinitive (« supprimer le groupe… »), not an imperative.
+    infinitive: bool = False
     concepts: frozenset[str] = frozenset()
     # Services named that the document does not cover (lexicon `uncovered_services`).
     services: frozenset[str] = frozenset()

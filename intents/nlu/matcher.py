@@ -5,7 +5,6 @@ naive Bayes; out of scope is a class of its own in both."""
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -28,6 +27,7 @@ HOWTO_CUE = "__howto__"
 REQUEST_CUE = "__request__"
 IMPERATIVE_CUE = "__imperative__"
 QUESTION_CUE = "__question__"
+INFINITIVE_CUE = "__infinitive__"
 # Understanding reads this much of a message; longer texts are pasted documents.
 MAX_CHARS = 600
 # How many nearest phrasings get the (costlier) fuzzy comparison.
@@ -35,17 +35,6 @@ FUZZY_POOL = 24
 RANKING_KEPT = 10
 # Intents whose blend is computed exactly; the others cannot reach the head of the ranking.
 SHORTLIST = 12
-
-# An order opens the message, or a clause of it (« …, alors bloque les parents »).
-_IMPERATIVE_START = re.compile(
-    r"(?:^|\b(?:alors|donc|puis|ensuite|bref|stp|svp)\s)(?:/\w+|(?:re)?bloqu\w*|debloqu\w*|rattach\w*|detach\w*|associ\w*|affect\w*|ajout\w*|"
-    r"met|mets|mettre|supprim\w*|retir\w*|enlev\w*|rouvr\w*|reactiv\w*|rends|rendre|"
-    r"fais|fait|lance|vire|verrouill\w*|suspend\w*|coupe\w*|ferme\w*|leve|retabli\w*|"
-    r"pre supprim\w*|presupprim\w*|donne|passe|inscri\w*|nettoie|cree|empeche|deverrouill\w*|"
-    r"remets|remet|autoris\w*|enrol\w*|nomme|nommes|designe|integre|inclus|attribue|accorde)"
-    # « rattachement des enseignants… », « inscription » : a noun names a task, it orders none.
-    r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
-)
 
 
 class Matcher:
@@ -171,11 +160,14 @@ class Matcher:
         found = dict.fromkeys(c for t in read for c in self.lexicon.concepts_in(t))
         for concept in found:
             counts[f"__{concept}__"] += self.config.concept_weight
-        order = next(filter(None, (_IMPERATIVE_START.search(t) for t in read)), None)
+        order = next(filter(None, (self.lexicon.imperative(t) for t in read)), None)
         if order:
             counts[IMPERATIVE_CUE] += 1.0
+            verb = order.group(0).split()[-1]
+            if self.lexicon.is_infinitive(verb):
+                counts[INFINITIVE_CUE] += 1.0
             # The verb that opens an order says what to do more than any later word.
-            counts[f"__order_{stem(order.group(0).split()[-1].lstrip('/'))}__"] += 1.0
+            counts[f"__order_{stem(verb.lstrip('/'))}__"] += 1.0
         if words and words[0] in {
             "pourquoi",
             "quand",
@@ -283,6 +275,7 @@ class Matcher:
             howto_cue=HOWTO_CUE in counts,
             request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
             asked_to_act=REQUEST_CUE in counts,
+            infinitive=INFINITIVE_CUE in counts,
             concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
             services=self.lexicon.services_in(normalized),
             orders=self.lexicon.orders_in(normalized),

@@ -61,6 +61,11 @@ class Lexicon:
     services: tuple[tuple[str, re.Pattern[str]], ...] = ()
     # Orders the document does not cover (« crée un groupe »), where an order opens.
     orders: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # An order opens the message or a clause (« …, alors bloque les parents »): one of the
+    # lexicon's `imperatives` there, not a noun made of it (« rattachement », « inscription »).
+    imperative_pattern: re.Pattern[str] | None = None
+    # Infinitives of those verbs not in -er or -ir (« mettre », « inscrire »).
+    infinitives: frozenset[str] = frozenset()
     # A hash of the data it was read from: what a model built with it depends on.
     fingerprint: str = ""
 
@@ -97,7 +102,19 @@ class Lexicon:
             if verbs and subjects
             else None
         )
+        imperatives = data.get("imperatives", {})
+        imperative = (
+            re.compile(
+                rf"(?:^|\b{_any_of(fold(w) for w in imperatives.get('after', []))}\s)"
+                f"(?:{'|'.join(imperatives['verbs'])})"
+                r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
+            )
+            if imperatives.get("verbs")
+            else None
+        )
         return cls(
+            imperative_pattern=imperative,
+            infinitives=frozenset(fold(w) for w in imperatives.get("infinitives", [])),
             asking_pattern=asking_pattern,
             conjugated_pattern=conjugated,
             word_rewrites=words,
@@ -118,6 +135,15 @@ class Lexicon:
                 json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
             ).hexdigest()[:16],
         )
+
+    def imperative(self, text: str) -> re.Match[str] | None:
+        """Where the normalized text opens an order (« bloque… », « …, alors détache… »)."""
+        return self.imperative_pattern.search(text) if self.imperative_pattern else None
+
+    def is_infinitive(self, verb: str) -> bool:
+        """Whether the verb opening an order is an infinitive (« supprimer »), not an imperative
+        (« supprime »)."""
+        return verb.endswith(("er", "ir")) or verb in self.infinitives
 
     def concepts_in(self, text: str) -> list[str]:
         """Names of the concepts whose patterns occur in the normalized text."""

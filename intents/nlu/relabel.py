@@ -38,9 +38,13 @@ class Relabelling:
         intent = best.intent
         kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
         # Asking how to do something is a how-to, even in words close to an order…
-        asked = analysis.howto_cue or analysis.text.rstrip().endswith("?")
-        if kind == "action" and asked and not analysis.request_cue:
-            intent = self._state_asked(analysis, intent) or self.counterpart.get(intent, intent)
+        question = analysis.text.rstrip().endswith("?")
+        asked = analysis.howto_cue or question
+        # « supprimer le groupe chorale ? » asks about the task, not what the directory holds.
+        infinitive = analysis.infinitive and question and not analysis.asked_to_act
+        if kind == "action" and asked and (not analysis.request_cue or infinitive):
+            listed = None if infinitive else self._state_asked(analysis, intent)
+            intent = listed or self.counterpart.get(intent, intent)
         # …and an order is an order, even in words close to the how-to.
         elif (
             analysis.request_cue
