@@ -71,7 +71,7 @@ def test_a_question_opening_on_a_verb_orders_nothing(
     assistant: Assistant, text: str, intent: str
 ) -> None:
     # The ranking is forced; whether the order is asked in so many words is read in the text.
-    asked = assistant.understander.matcher.cue_flags(text)[2]
+    asked = assistant.understander.matcher.read_cues(text).asked_to_act
     analysis = reading(text, *ACCOUNT, request_cue=True, asked_to_act=asked)
     assert assistant.understander.relabel(analysis)[0] == intent
 
@@ -196,3 +196,19 @@ def test_an_infinitive_asked_is_a_question_about_the_task(
 ) -> None:
     analysis = reading(text, *EXISTS, request_cue=True, **cues)
     assert assistant.understander.relabel(analysis)[0] == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("supprimer le groupe chorale ?", "howto.delete_manual_groups"),
+        ("supprime le groupe chorale", "action.delete_group"),
+    ],
+)
+def test_a_follow_up_reads_its_infinitive_in_its_own_words(
+    assistant: Assistant, text: str, intent: str
+) -> None:
+    # After a topic, the message is ranked with the topic's words before its own: the verb
+    # no longer opens the text ranked, and the cues are read in the follow-up alone.
+    u = assistant.understander.understand(text, topic="rentrée")
+    assert u.intent == intent

@@ -13,6 +13,17 @@ class Candidate:
     confidence: float
 
 
+@dataclass(frozen=True)
+class Cues:
+    """How a message asks: how to (« comment… »), an order, one asked in so many words
+    (« tu peux… », « merci de… »), one opening on an infinitive (« supprimer le groupe… »)."""
+
+    howto: bool = False
+    order: bool = False
+    asked_to_act: bool = False
+    infinitive: bool = False
+
+
 @dataclass
 class Analysis:
     """What the matcher read in a message and how it ranks the intents."""
@@ -38,6 +49,11 @@ class Analysis:
     orders: frozenset[str] = frozenset()
     # Words of the domain the message uses (lexicon `anchors`: educonnect, onde…).
     anchors: frozenset[str] = frozenset()
+
+    def take_cues(self, cues: Cues) -> None:
+        """Cues read in other words than those ranked: a follow-up's own, not its topic's."""
+        self.howto_cue, self.request_cue = cues.howto, cues.order
+        self.asked_to_act, self.infinitive = cues.asked_to_act, cues.infinitive
 
     @property
     def best(self) -> Candidate:

@@ -15,7 +15,7 @@ from rapidfuzz import fuzz
 
 from intents.kb import KnowledgeBase
 from intents.nlu import fitted_cache
-from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate
+from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate, Cues
 from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
 from intents.nlu.normalize import fold, stem
 from intents.nlu.postings import Postings, unit
@@ -188,14 +188,12 @@ class Matcher:
 
     def cues(self, text: str) -> tuple[bool, bool]:
         """Whether the text asks how to (« comment… ») and whether it gives an order."""
-        howto, order, _ = self.cue_flags(text)
-        return howto, order
+        read = self.read_cues(text)
+        return read.howto, read.order
 
-    def cue_flags(self, text: str) -> tuple[bool, bool, bool]:
-        """The cues, and whether the order is asked in so many words (Analysis.asked_to_act)."""
-        counts = self.features(self.normalize(text))
-        asked = REQUEST_CUE in counts
-        return HOWTO_CUE in counts, asked or IMPERATIVE_CUE in counts, asked
+    def read_cues(self, text: str) -> Cues:
+        """All the cues of the text (a follow-up's, read without its topic)."""
+        return _cues(self.features(self.normalize(text)))
 
     # -- model ---------------------------------------------------------------------------
     def _fit(self, features: list[dict[str, float]]) -> None:
@@ -272,15 +270,12 @@ class Matcher:
         vector = self._weigh(counts)
         analysis = Analysis(
             text=text,
-            howto_cue=HOWTO_CUE in counts,
-            request_cue=REQUEST_CUE in counts or IMPERATIVE_CUE in counts,
-            asked_to_act=REQUEST_CUE in counts,
-            infinitive=INFINITIVE_CUE in counts,
             concepts=frozenset(k[2:-2] for k in counts if k.startswith("__") and k.endswith("__")),
             services=self.lexicon.services_in(normalized),
             orders=self.lexicon.orders_in(normalized),
             anchors=frozenset(normalized.split()) & self.lexicon.anchors,
         )
+        analysis.take_cues(_cues(counts))
         if not vector:
             return analysis
         # Examples of one intent are contiguous (see label_ranges): the nearest phrasing of
@@ -397,3 +392,14 @@ def _trained(
         model = load_or_train(texts, labels, config, cache_dir)
         _TRAINED[key] = model
     return model
+
+
+def _cues(counts: dict[str, float]) -> Cues:
+    """The cues among a message's features."""
+    asked = REQUEST_CUE in counts
+    return Cues(
+        howto=HOWTO_CUE in counts,
+        order=asked or IMPERATIVE_CUE in counts,
+        asked_to_act=asked,
+        infinitive=INFINITIVE_CUE in counts,
+    )

@@ -178,8 +178,7 @@ class Understander(Teachable, Relabelling):
             analysis = self.matcher.analyse(readable)
         else:
             analysis = self.matcher.analyse(f"{topic} {readable}")
-            cues = self.matcher.cue_flags(readable)
-            analysis.howto_cue, analysis.request_cue, analysis.asked_to_act = cues
+            analysis.take_cues(self.matcher.read_cues(readable))
         intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
