@@ -367,3 +367,25 @@ def test_the_roster_read_at_start_spares_the_first_order_any_database_read() -> 
     understood = u.understand("détache Hugo Lambert", directory, DEMO)  # type: ignore[arg-type]
     assert understood.entities
     assert reads == []
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # Written in the knowledge; the classifier also learnt « mdp caf perdu » off topic.
+        ("mdp perdu", "educonnect.forgot_credentials"),
+        ("mot de passe perdu", "educonnect.forgot_credentials"),
+        # Said word for word too, but off topic: still declined.
+        ("mdp caf perdu", OUT_OF_SCOPE),
+    ],
+)
+def test_a_phrasing_of_the_knowledge_said_word_for_word_is_its_intents(
+    text: str, intent: str
+) -> None:
+    assert understander().understand(text).intent == intent
+
+
+def test_a_parent_who_lost_the_password_is_answered(talk) -> None:  # type: ignore[no-untyped-def]
+    seen = talk(PARENT).say("mdp perdu")
+    assert seen.intent == "educonnect.forgot_credentials"
+    assert "je ne sais pas" not in seen.text

@@ -34,6 +34,8 @@ class Analysis:
     # Similarity of the nearest out-of-scope phrasing, and of the nearest in-scope one.
     nearest_out: float = 0.0
     nearest_in: float = 0.0
+    # The intent of that nearest in-scope phrasing.
+    nearest_intent: str = ""
     anchored: bool = False
     howto_cue: bool = False
     request_cue: bool = False

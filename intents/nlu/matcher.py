@@ -334,8 +334,10 @@ class Matcher:
             anchors = words & self.lexicon.anchors
             analysis.anchored = bool(anchors - set(self.example_norms[out_indices[0]].split()))
         # Similarities are never negative: the max over all is the max over those above 0.
-        inside = np.delete(nearest_all, out) if out >= 0 else nearest_all
-        analysis.nearest_in = float(inside.max()) if len(inside) else 0.0
+        inside = np.where(np.arange(len(nearest_all)) == out, 0.0, nearest_all)
+        at = int(inside.argmax())
+        analysis.nearest_in = float(inside[at])
+        analysis.nearest_intent = self._range_labels[at] if inside[at] > 0.0 else ""
         # Only the head of the ranking is ever read (best, alternatives, nearest topics).
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:RANKING_KEPT]
         confidence = self.calibrate if calibrated else float

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # How long names read from the directory are reused for understanding; the core forgets them
 # at once after its own changes, so this only bounds staleness after an external import.
 ROSTER_SECONDS = 10.0
+# Similarity of a message to a knowledge phrasing it repeats once normalised (cosine 1).
+SAID_AS_WRITTEN = 0.999
 
 
 @dataclass
@@ -105,6 +107,14 @@ class Understander(Teachable, Relabelling):
         if config.dialogue_floor is not None and info is not None and info.kind == "dialogue":
             # « merci », « salut » : short, with no word of the domain, and harmless.
             limit = config.dialogue_floor
+        if (
+            analysis.nearest_in >= SAID_AS_WRITTEN
+            and analysis.nearest_intent == best.intent
+            and analysis.nearest_out < analysis.nearest_in
+        ):
+            # « mdp perdu », a phrasing of the knowledge word for word, is its intent's, whatever
+            # the classifier makes of words it also learnt off topic (« mdp caf perdu »).
+            return False
         return (
             best.intent == OUT_OF_SCOPE
             or best.confidence < limit
