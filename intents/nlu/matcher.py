@@ -334,7 +334,9 @@ class Matcher:
             anchors = words & self.lexicon.anchors
             analysis.anchored = bool(anchors - set(self.example_norms[out_indices[0]].split()))
         # Similarities are never negative: the max over all is the max over those above 0.
-        inside = np.where(np.arange(len(nearest_all)) == out, 0.0, nearest_all)
+        inside = nearest_all.copy()
+        if out >= 0:
+            inside[out] = 0.0
         at = int(inside.argmax())
         analysis.nearest_in = float(inside[at])
         analysis.nearest_intent = self._range_labels[at] if inside[at] > 0.0 else ""

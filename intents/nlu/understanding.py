@@ -100,13 +100,6 @@ class Understander(Teachable, Relabelling):
         """Out of scope: too unsure, out of scope more likely, or nearest to an off-topic
         phrasing."""
         best = analysis.best
-        config = self.matcher.config
-        rejection = self.matcher.calibrate(analysis.out_of_scope_score)
-        limit = self.floor if floor is None else floor
-        info = self.kb.intents.get(best.intent)
-        if config.dialogue_floor is not None and info is not None and info.kind == "dialogue":
-            # « merci », « salut » : short, with no word of the domain, and harmless.
-            limit = config.dialogue_floor
         if (
             analysis.nearest_in >= SAID_AS_WRITTEN
             and analysis.nearest_intent == best.intent
@@ -115,6 +108,13 @@ class Understander(Teachable, Relabelling):
             # « mdp perdu », a phrasing of the knowledge word for word, is its intent's, whatever
             # the classifier makes of words it also learnt off topic (« mdp caf perdu »).
             return False
+        config = self.matcher.config
+        rejection = self.matcher.calibrate(analysis.out_of_scope_score)
+        limit = self.floor if floor is None else floor
+        info = self.kb.intents.get(best.intent)
+        if config.dialogue_floor is not None and info is not None and info.kind == "dialogue":
+            # « merci », « salut » : short, with no word of the domain, and harmless.
+            limit = config.dialogue_floor
         return (
             best.intent == OUT_OF_SCOPE
             or best.confidence < limit
