@@ -4,11 +4,15 @@ only where it belongs), build the assistant."""
 from __future__ import annotations
 
 import gc
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.exc import DBAPIError
 
 from bot.core.assistant import Assistant
 from bot.settings import Settings
@@ -19,6 +23,11 @@ if TYPE_CHECKING:
     from bot.entcore.oauth import EntLink
 
 DEMO_SCHOOL = Path(__file__).with_name("demo_school.json")
+# A connection dropped while starting (a database failover, a restart during one) is tried
+# again after these pauses before the start is given up.
+START_PAUSES = (0.2, 1.0)
+
+log = logging.getLogger(__name__)
 
 
 class HasDatabaseUrl(Protocol):
@@ -52,18 +61,32 @@ def open_store(settings: HasDatabaseUrl, *, seed_demo: bool = True, demo: bool =
     named; it gets the demo school only with `demo` (the --demo flag), when its directory
     is empty."""
     store = Store.from_url(settings.database_url)
+    embedded = is_embedded(settings)
     try:
-        embedded = is_embedded(settings)
-        if embedded:
-            store.upgrade()
-        else:
-            store.check_schema()
-        if (demo or (embedded and seed_demo)) and store.is_empty():
-            import_school(store, DEMO_SCHOOL)
+        for pause in (*START_PAUSES, None):
+            try:
+                _prepare(store, embedded=embedded, seed=demo or (embedded and seed_demo))
+                break
+            except DBAPIError as error:
+                # Each step is one transaction, whole or not at all: trying again is safe.
+                if pause is None or not error.connection_invalidated:
+                    raise
+                log.warning("database connection lost while starting, trying again")
+                time.sleep(pause)
     except BaseException:
         store.dispose()
         raise
     return store
+
+
+def _prepare(store: Store, *, embedded: bool, seed: bool) -> None:
+    """Migrate an embedded database or check another's schema; the demo school if asked."""
+    if embedded:
+        store.upgrade()
+    else:
+        store.check_schema()
+    if seed and store.is_empty():
+        import_school(store, DEMO_SCHOOL)
 
 
 @dataclass

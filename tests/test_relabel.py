@@ -165,6 +165,15 @@ def test_the_lexicon_says_what_opens_an_order(
     assert (found.group(0) if found else None) == opens
 
 
+def test_with_no_word_listed_before_an_order_only_the_opening_counts() -> None:
+    from intents.nlu.normalize import Lexicon
+
+    lexicon = Lexicon.from_data({"imperatives": {"after": [], "verbs": [r"bloqu\w*"]}})
+    found = lexicon.imperative("bloque les parents")
+    assert found is not None and found.group(0) == "bloque"
+    assert lexicon.imperative("les parents alors bloque") is None
+
+
 def test_a_broken_pattern_in_the_lexicon_is_a_knowledge_error(tmp_path: Path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))

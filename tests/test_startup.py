@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 
 from bot.app import is_embedded, open_store, start
 from bot.cli.main import main
@@ -167,3 +168,46 @@ def test_accounts_invite_on_an_empty_operator_database(
     assert capsys.readouterr().out == "Aucun compte Telegram lié.\n"
     assert main(["accounts", "invite", "claire.martin", "--demo"]) == 0
     assert len(capsys.readouterr().out.split()[0]) == 8
+
+
+@pytest.mark.parametrize("drops", [1, 3])
+def test_a_connection_dropped_while_starting_is_tried_again_not_fatal(
+    drops: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook restarted while the database fails over: the pooled connection the schema
+    check gets was terminated by the server; the start tries again, a few times, then says so."""
+    import psycopg
+
+    from bot import app as startup
+    from tests.conftest import postgres_schema
+
+    monkeypatch.setattr(startup, "START_PAUSES", (0.0, 0.0))
+    check = Store.check_schema
+    left = [drops]
+
+    def check_on_a_dead_connection(store: Store) -> None:
+        if left[0]:
+            left[0] -= 1
+            with store.engine.connect() as connection:  # pooled again when closed
+                pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            plain = str(store.engine.url.set(drivername="postgresql", query={}))
+            with psycopg.connect(plain, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        check(store)
+
+    monkeypatch.setattr(Store, "check_schema", check_on_a_dead_connection)
+    with postgres_schema() as url:
+        migrated = Store.from_url(url)
+        migrated.migrate()
+        migrated.dispose()
+        settings = Settings(database_url=url)
+        if drops > len(startup.START_PAUSES):
+            with pytest.raises(OperationalError) as raised:
+                open_store(settings, demo=True)
+            assert raised.value.connection_invalidated
+            return
+        store = open_store(settings, demo=True)
+        try:
+            assert _has_director(store) and not left[0]
+        finally:
+            store.dispose()

@@ -38,7 +38,7 @@ def continue_form(session: Session, form: Form, text: str) -> Outcome | None:
         understander = session.engine.understander
         u = understander.understand(text, directory, structure)
         slot_value = understander.fill_slot(form.awaiting, text, directory, structure)
-        if _stands_alone(u, text, answers_the_slot=slot_value is not None):
+        if _stands_alone(u, answers_the_slot=slot_value is not None):
             state.form = None
             session.audit(form.intent, [], "superseded", "remplacée par un nouveau message")
             session.notices.append(
@@ -52,11 +52,11 @@ def continue_form(session: Session, form: Form, text: str) -> Outcome | None:
     return run_intent(session, form.intent, text, slots)
 
 
-def _stands_alone(u: Understanding, text: str, *, answers_the_slot: bool) -> bool:
+def _stands_alone(u: Understanding, *, answers_the_slot: bool) -> bool:
     """A message that is a request or a question of its own, not an answer to the prompt."""
     if u.intent == OUT_OF_SCOPE or u.analysis is None:
         return False
-    asked = u.analysis.request_cue or u.analysis.howto_cue or text.rstrip().endswith("?")
+    asked = u.analysis.request_cue or u.analysis.howto_cue or u.analysis.is_question
     return asked or (not answers_the_slot and u.confidence >= 0.7)
 
 

@@ -58,5 +58,10 @@ class Analysis:
         self.asked_to_act, self.infinitive = cues.asked_to_act, cues.infinitive
 
     @property
+    def is_question(self) -> bool:
+        """Written as a question (« ? » at the end), whatever its words."""
+        return self.text.rstrip().endswith("?")
+
+    @property
     def best(self) -> Candidate:
         return self.ranking[0] if self.ranking else Candidate(OUT_OF_SCOPE, 0.0)

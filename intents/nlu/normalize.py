@@ -103,10 +103,13 @@ class Lexicon:
             else None
         )
         imperatives = data.get("imperatives", {})
+        # An order opens the message, or follows one of these words (« stp », « merci de »);
+        # with none listed, only the opening counts (an empty group would match anywhere).
+        after = [fold(w) for w in imperatives.get("after", [])]
+        opening = rf"(?:^|\b{_any_of(after)}\s)" if after else "^"
         imperative = (
             re.compile(
-                rf"(?:^|\b{_any_of(fold(w) for w in imperatives.get('after', []))}\s)"
-                f"(?:{'|'.join(imperatives['verbs'])})"
+                rf"{opening}(?:{'|'.join(imperatives['verbs'])})"
                 r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
             )
             if imperatives.get("verbs")

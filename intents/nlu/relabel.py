@@ -38,7 +38,7 @@ class Relabelling:
         intent = best.intent
         kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
         # Asking how to do something is a how-to, even in words close to an order…
-        question = analysis.text.rstrip().endswith("?")
+        question = analysis.is_question
         asked = analysis.howto_cue or question
         # « supprimer le groupe chorale ? » asks about the task, not what the directory holds.
         infinitive = analysis.infinitive and question and not analysis.asked_to_act

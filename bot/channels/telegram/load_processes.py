@@ -108,7 +108,7 @@ class Instance:
             )
         while time.monotonic() - started < START_SECONDS:
             if self.process.poll() is not None:
-                raise RuntimeError(f"instance {self.index} exited: see {self.log}")
+                raise RuntimeError(f"instance {self.index} exited:\n{self.log_tail()}")
             if await _listening(self.port):
                 return time.monotonic() - started
             await asyncio.sleep(0.1)
@@ -139,6 +139,10 @@ class Instance:
                 fields = stat.rsplit(")", 1)[1].split()
                 current = (int(fields[11]) + int(fields[12])) / _TICKS
         return self.cpu_before + current
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of this instance's log, for the error that says why it exited."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def tracebacks(self) -> int:
         """Tracebacks written in this instance's log."""
