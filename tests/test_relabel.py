@@ -13,12 +13,12 @@ import pytest
 
 from bot.core.assistant import Assistant
 from intents.kb import KnowledgeBase, KnowledgeError
-from intents.nlu.analysis import Analysis, Candidate
+from intents.nlu.analysis import Analysis, Candidate, Cues
 from knowledge import KNOWLEDGE_DIR
 
 
-def reading(text: str, *ranking: tuple[str, float], **cues: object) -> Analysis:
-    return Analysis(text, ranking=[Candidate(i, c) for i, c in ranking], **cues)  # type: ignore[arg-type]
+def reading(text: str, *ranking: tuple[str, float], **fields: object) -> Analysis:
+    return Analysis(text, ranking=[Candidate(i, c) for i, c in ranking], **fields)  # type: ignore[arg-type]
 
 
 EXISTS = (
@@ -34,7 +34,9 @@ def test_asking_whether_a_group_is_still_there_gets_the_list(assistant: Assistan
 
 
 def test_asking_how_is_still_the_how_to(assistant: Assistant) -> None:
-    analysis = reading("comment on supprime le groupe chorale 2024 ?", *EXISTS, howto_cue=True)
+    analysis = reading(
+        "comment on supprime le groupe chorale 2024 ?", *EXISTS, cues=Cues(howto=True)
+    )
     assert assistant.understander.relabel(analysis)[0] == "howto.delete_manual_groups"
 
 
@@ -72,7 +74,7 @@ def test_a_question_opening_on_a_verb_orders_nothing(
 ) -> None:
     # The ranking is forced; whether the order is asked in so many words is read in the text.
     asked = assistant.understander.matcher.read_cues(text).asked_to_act
-    analysis = reading(text, *ACCOUNT, request_cue=True, asked_to_act=asked)
+    analysis = reading(text, *ACCOUNT, cues=Cues(order=True, asked_to_act=asked))
     assert assistant.understander.relabel(analysis)[0] == intent
 
 
@@ -102,7 +104,7 @@ def test_asking_why_an_order_gets_the_reasons_and_an_order_with_a_reason_stays(
     order = reading(
         "supprime le groupe APE 2022, il ne sert à rien et c'est un risque",
         *ranking,
-        request_cue=True,
+        cues=Cues(order=True),
         concepts=frozenset({"raison"}),
     )
     assert assistant.understander.relabel(order)[0] == "action.delete_group"
@@ -113,7 +115,7 @@ def test_why_with_how_or_without_the_reasons_close_is_the_how_to(assistant: Assi
     how = reading(
         "pourquoi et comment supprimer un compte invité",
         *WHY,
-        howto_cue=True,
+        cues=Cues(howto=True),
         concepts=frozenset({"raison"}),
     )
     assert understander.relabel(how)[0] == "howto.delete_manual_accounts"
@@ -203,7 +205,7 @@ def test_a_broken_pattern_in_the_lexicon_is_a_knowledge_error(tmp_path: Path) ->
 def test_an_infinitive_asked_is_a_question_about_the_task(
     assistant: Assistant, text: str, cues: dict[str, bool], intent: str
 ) -> None:
-    analysis = reading(text, *EXISTS, request_cue=True, **cues)
+    analysis = reading(text, *EXISTS, cues=Cues(order=True, **cues))
     assert assistant.understander.relabel(analysis)[0] == intent
 
 

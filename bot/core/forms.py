@@ -56,7 +56,7 @@ def _stands_alone(u: Understanding, *, answers_the_slot: bool) -> bool:
     """A message that is a request or a question of its own, not an answer to the prompt."""
     if u.intent == OUT_OF_SCOPE or u.analysis is None:
         return False
-    asked = u.analysis.request_cue or u.analysis.howto_cue or u.analysis.is_question
+    asked = u.analysis.cues.order or u.analysis.cues.howto or u.analysis.is_question
     return asked or (not answers_the_slot and u.confidence >= 0.7)
 
 

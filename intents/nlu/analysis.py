@@ -20,7 +20,10 @@ class Cues:
 
     howto: bool = False
     order: bool = False
+    # Of the orders, one asked of the assistant in so many words (« tu peux… », « merci
+    # de… »), not just a verb opening the message (« supprimer un compte ? »).
     asked_to_act: bool = False
+    # The order opens on an infinitive (« supprimer le groupe… »), not an imperative.
     infinitive: bool = False
 
 
@@ -37,13 +40,8 @@ class Analysis:
     # The intent of that nearest in-scope phrasing.
     nearest_intent: str = ""
     anchored: bool = False
-    howto_cue: bool = False
-    request_cue: bool = False
-    # Of the order cues, one that asks the assistant in so many words (« tu peux… »,
-    # « merci de… »), not just a verb opening the message (« supprimer un compte ? »).
-    asked_to_act: bool = False
-    # The order opens on an infinitive (« supprimer le groupe… »), not an imperative.
-    infinitive: bool = False
+    # How it asks; a follow-up's are read in its own words, not its topic's.
+    cues: Cues = Cues()
     concepts: frozenset[str] = frozenset()
     # Services named that the document does not cover (lexicon `uncovered_services`).
     services: frozenset[str] = frozenset()
@@ -51,11 +49,6 @@ class Analysis:
     orders: frozenset[str] = frozenset()
     # Words of the domain the message uses (lexicon `anchors`: educonnect, onde…).
     anchors: frozenset[str] = frozenset()
-
-    def take_cues(self, cues: Cues) -> None:
-        """Cues read in other words than those ranked: a follow-up's own, not its topic's."""
-        self.howto_cue, self.request_cue = cues.howto, cues.order
-        self.asked_to_act, self.infinitive = cues.asked_to_act, cues.infinitive
 
     @property
     def is_question(self) -> bool:

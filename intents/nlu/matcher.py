@@ -275,7 +275,7 @@ class Matcher:
             orders=self.lexicon.orders_in(normalized),
             anchors=frozenset(normalized.split()) & self.lexicon.anchors,
         )
-        analysis.take_cues(_cues(counts))
+        analysis.cues = _cues(counts)
         if not vector:
             return analysis
         # Examples of one intent are contiguous (see label_ranges): the nearest phrasing of

@@ -39,25 +39,25 @@ class Relabelling:
         kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
         # Asking how to do something is a how-to, even in words close to an order…
         question = analysis.is_question
-        asked = analysis.howto_cue or question
+        asked = analysis.cues.howto or question
         # « supprimer le groupe chorale ? » asks about the task, not what the directory holds.
-        infinitive = analysis.infinitive and question and not analysis.asked_to_act
-        if kind == "action" and asked and (not analysis.request_cue or infinitive):
+        infinitive = analysis.cues.infinitive and question and not analysis.cues.asked_to_act
+        if kind == "action" and asked and (not analysis.cues.order or infinitive):
             listed = None if infinitive else self._state_asked(analysis, intent)
             intent = listed or self.counterpart.get(intent, intent)
         # …and an order is an order, even in words close to the how-to.
         elif (
-            analysis.request_cue
-            and not analysis.howto_cue
+            analysis.cues.order
+            and not analysis.cues.howto
             and intent in self.kb.action_for_howto
-            and not (asked and not analysis.asked_to_act)
+            and not (asked and not analysis.cues.asked_to_act)
         ):
             intent = self.kb.action_for_howto[intent]
         reason = self._why_asked(analysis, intent)
         if reason is not None:
             return reason, best.confidence
         if intent in BLOCKING:
-            if not analysis.request_cue and not self.reader.profiles(analysis.text):
+            if not analysis.cues.order and not self.reader.profiles(analysis.text):
                 # « ma carte bleue est bloquée »: no order and nobody of the school named.
                 return self._next_best(analysis, BLOCKING | {"howto.block_accounts"})
             intent = self._polarity(intent, analysis)
@@ -67,9 +67,9 @@ class Relabelling:
         """« pourquoi supprimer les vieux comptes manuels ? »: asking why a task is worth doing,
         not how, gets the reasons, when they are a close reading too."""
         reason = self.reasons.get(intent)
-        if reason is None or analysis.howto_cue or "raison" not in analysis.concepts:
+        if reason is None or analysis.cues.howto or "raison" not in analysis.concepts:
             return None
-        if analysis.request_cue and self.kb.intents[intent].kind == "action":
+        if analysis.cues.order and self.kb.intents[intent].kind == "action":
             return None  # « supprime le groupe APE, c'est un risque » : an order, with its reason
         close = {c.intent for c in analysis.ranking[1:4] if c.confidence >= self.floor}
         return reason if reason in close else None
@@ -77,7 +77,7 @@ class Relabelling:
     def _state_asked(self, analysis: Analysis, action: str) -> str | None:
         """« le groupe APE 2022 existe encore ? »: a question that names no way of doing asks
         what the directory holds, when a list of the same things is a close reading."""
-        if analysis.howto_cue:
+        if analysis.cues.howto:
             return None
         howto = self.counterpart.get(action)
         for candidate in analysis.ranking[1:4]:

@@ -188,7 +188,7 @@ class Understander(Teachable, Relabelling):
             analysis = self.matcher.analyse(readable)
         else:
             analysis = self.matcher.analyse(f"{topic} {readable}")
-            analysis.take_cues(self.matcher.read_cues(readable))
+            analysis.cues = self.matcher.read_cues(readable)
         intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
@@ -215,7 +215,7 @@ class Understander(Teachable, Relabelling):
         pair = {first.intent, second.intent}
         if any(self.counterpart.get(i) in pair for i in pair):
             return  # an order and its how-to: the cues already decided
-        if analysis.request_cue and self.kb.intents[first.intent].kind == "action":
+        if analysis.cues.order and self.kb.intents[first.intent].kind == "action":
             return  # an order to the assistant is not a question to clarify
         if (
             first.confidence - second.confidence < self.matcher.config.margin
