@@ -12,6 +12,7 @@ from intents.kb import KnowledgeBase
 from intents.nlu.matcher import OUT_OF_SCOPE, Matcher
 from intents.nlu.tune import (
     HeldOut,
+    _outcomes,
     choose,
     choose_dialogue_floor,
     choose_margin,
@@ -38,6 +39,9 @@ def test_each_step_of_the_choice_runs_on_held_out_rows() -> None:
         ("dialogue.greet", "bonjour"),
         (OUT_OF_SCOPE, "menu de la cantine"),
         (OUT_OF_SCOPE, "vacances de printemps zone b"),
+        # Too vague to be read right: its wrong reading is what gives the calibration both
+        # kinds of points (with right answers only, every score would map to certainty).
+        ("educonnect.activate", "mon compte ne marche pas"),
     ]
     rows = [
         HeldOut(
@@ -48,7 +52,11 @@ def test_each_step_of_the_choice_runs_on_held_out_rows() -> None:
         for gold, text in texts
     ]
     tuning, figures = choose(kb, rows, matcher.classifier.config)
-    assert figures.accuracy == 1.0 and figures.rejected == 1.0
+    # The clear questions answered, the off-topic ones declined, and the vague one declined
+    # rather than answered wrong.
+    decided = [label for _, label in _outcomes(kb, rows, tuning)]
+    assert decided == [gold for gold, _ in texts[:3]] + [OUT_OF_SCOPE] * 3
+    assert (figures.accuracy, figures.rejected, figures.false_rejection) == (0.75, 1.0, 0.25)
     floor = choose_dialogue_floor(kb, rows, tuning)
     chosen = Tuning(dataclasses.replace(tuning.matcher, dialogue_floor=floor), tuning.classifier)
     assert choose_margin(kb, rows, chosen) >= 0.0
