@@ -12,10 +12,10 @@ from intents.kb import KnowledgeBase
 from intents.nlu.matcher import OUT_OF_SCOPE, Matcher
 from intents.nlu.tune import (
     HeldOut,
-    _outcomes,
     choose,
     choose_dialogue_floor,
     choose_margin,
+    decisions,
     out_of_scope_themes,
     split,
 )
@@ -54,7 +54,7 @@ def test_each_step_of_the_choice_runs_on_held_out_rows() -> None:
     tuning, figures = choose(kb, rows, matcher.classifier.config)
     # The clear questions answered, the off-topic ones declined, and the vague one declined
     # rather than answered wrong.
-    decided = [label for _, label in _outcomes(kb, rows, tuning)]
+    decided = [label for _, label in decisions(kb, rows, tuning)]
     assert decided == [gold for gold, _ in texts[:3]] + [OUT_OF_SCOPE] * 3
     assert (figures.accuracy, figures.rejected, figures.false_rejection) == (0.75, 1.0, 0.25)
     floor = choose_dialogue_floor(kb, rows, tuning)

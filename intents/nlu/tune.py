@@ -308,7 +308,7 @@ def tune(kb: KnowledgeBase, folds: int = 5, progress: Callable[[str], None] = pr
     )
     margin = choose_margin(kb, rows, tuning)
     chosen = Tuning(dataclasses.replace(tuning.matcher, margin=margin), tuning.classifier)
-    final = _figures(_outcomes(kb, rows, chosen))
+    final = _figures(decisions(kb, rows, chosen))
     progress(
         f"seuil dialogue={chosen.matcher.dialogue_floor:g} marge={margin:g} : {final.as_data()}"
     )
@@ -319,7 +319,7 @@ def tune(kb: KnowledgeBase, folds: int = 5, progress: Callable[[str], None] = pr
     )
 
 
-def _outcomes(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> list[tuple[str, str]]:
+def decisions(kb: KnowledgeBase, rows: list[HeldOut], tuning: Tuning) -> list[tuple[str, str]]:
     """(gold, decided) for every held-out phrasing under these settings."""
     config = tuning.matcher
     judge = Understander(kb, _Frozen(config), None, None)
