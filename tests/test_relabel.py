@@ -146,7 +146,8 @@ def test_why_with_how_or_without_the_reasons_close_is_the_how_to(assistant: Assi
 def test_nouns_order_nothing_verbs_do_and_where_is_asked_after_the_task(
     assistant: Assistant, text: str, howto: bool, order: bool
 ) -> None:
-    assert assistant.understander.matcher.cues(text) == (howto, order)
+    read = assistant.understander.matcher.read_cues(text)
+    assert (read.howto, read.order) == (howto, order)
 
 
 @pytest.mark.parametrize(

@@ -186,11 +186,6 @@ class Matcher:
             counts[QUESTION_CUE] += 1.0
         return counts
 
-    def cues(self, text: str) -> tuple[bool, bool]:
-        """Whether the text asks how to (« comment… ») and whether it gives an order."""
-        read = self.read_cues(text)
-        return read.howto, read.order
-
     def read_cues(self, text: str) -> Cues:
         """All the cues of the text (a follow-up's, read without its topic)."""
         return _cues(self.features(self.normalize(text)))

@@ -38,19 +38,19 @@ class Relabelling:
         intent = best.intent
         kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
         # Asking how to do something is a how-to, even in words close to an order…
-        question = analysis.is_question
-        asked = analysis.cues.howto or question
+        cues, question = analysis.cues, analysis.is_question
+        asked = cues.howto or question
         # « supprimer le groupe chorale ? » asks about the task, not what the directory holds.
-        infinitive = analysis.cues.infinitive and question and not analysis.cues.asked_to_act
-        if kind == "action" and asked and (not analysis.cues.order or infinitive):
+        infinitive = cues.infinitive and question and not cues.asked_to_act
+        if kind == "action" and asked and (not cues.order or infinitive):
             listed = None if infinitive else self._state_asked(analysis, intent)
             intent = listed or self.counterpart.get(intent, intent)
         # …and an order is an order, even in words close to the how-to.
         elif (
-            analysis.cues.order
-            and not analysis.cues.howto
+            cues.order
+            and not cues.howto
             and intent in self.kb.action_for_howto
-            and not (asked and not analysis.cues.asked_to_act)
+            and not (asked and not cues.asked_to_act)
         ):
             intent = self.kb.action_for_howto[intent]
         reason = self._why_asked(analysis, intent)
