@@ -27,7 +27,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when the features or the file format change: old cache files are then ignored.
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 _WORD = re.compile(r"\b\w\w+\b")
 # Words whose character n-grams are kept read (a few MB at most).
 WORD_CACHE = 50_000
@@ -147,7 +147,7 @@ class LinearClassifier:
         # The known character n-grams of a word depend on the word alone: read once each.
         self._word_grams: dict[str, tuple[int, ...]] = {}
         # One row of class weights per feature: a message's scores are a few rows summed.
-        self._coef = np.ascontiguousarray(coef, dtype=np.float32)
+        self._coef = np.ascontiguousarray(coef, dtype=np.float16)
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._vocabularies = (list(words), list(chars))
         self._idf = np.concatenate((self._words.idf, self._chars.idf))

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # What a fit produces; everything else of a matcher is rebuilt cheaply.
 STATE = (
     "label_ranges", "vocabulary", "word_counts", "typo_index", "example_norms",
-    "idf", "postings", "centroid_postings", "classes", "bayes_index", "bayes_logs",
+    "idf", "joint", "classes", "bayes_index", "bayes_logs",
 )  # fmt: skip
 
 

@@ -92,7 +92,6 @@ class Matcher:
         self._shortlister = Shortlister(self.label_ranges, OUT_OF_SCOPE)
         column = {label: i for i, label in enumerate(self.classes)}
         self._class_of_range = np.asarray([column[k] for k in self._range_labels], dtype=np.intp)
-        self._joint = Postings.stacked(self.postings, self.centroid_postings, len(self.labels) + 1)
         self._sorted_norms = [" ".join(sorted(n.split())) for n in self.example_norms]
         normalized = self.example_norms
         self.classifier: LinearClassifier | None = None
@@ -203,7 +202,6 @@ class Matcher:
         for index, vector in enumerate(vectors):
             for key, weight in vector.items():
                 postings[key].append((index, weight))
-        self.postings = Postings(postings)
         centroids: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for label, vector in zip(self.labels, vectors, strict=True):
             for key, weight in vector.items():
@@ -215,7 +213,11 @@ class Matcher:
             centroid = unit(dict(summed))
             for key, weight in centroid.items():
                 centroid_postings[key].append((position[label], weight))
-        self.centroid_postings = Postings(centroid_postings)
+        # Against the phrasings, a zero (read as padding), then against the centroids: a
+        # message's scores against both are one call. Only the joint lists are kept.
+        self.joint = Postings.stacked(
+            Postings(postings), Postings(centroid_postings), len(self.labels) + 1
+        )
         self._fit_bayes(features)
 
     def _fit_bayes(self, features: list[dict[str, float]]) -> None:
@@ -235,7 +237,8 @@ class Matcher:
         alpha = self.config.bayes_smoothing
         totals = counts.sum(axis=0) + alpha * len(self.bayes_index)
         # One row of log-probabilities per feature: a message's scores are a few rows summed.
-        self.bayes_logs = np.log((counts + alpha) / totals)
+        # Single precision halves the largest table of the model; no reading changes with it.
+        self.bayes_logs = np.log((counts + alpha) / totals).astype(np.float32)
 
     def _bayes_posterior(self, counts: dict[str, float]) -> np.ndarray | None:
         """P(intent | words), classes equally likely a priori, in the order of label_ranges
@@ -277,7 +280,7 @@ class Matcher:
         # each intent is a max over its slice.
         # Against the phrasings, a zero (read as padding), then against the centroids.
         size = len(self.labels) + 1
-        joint = self._joint.scores(vector, size + len(self.label_ranges))
+        joint = self.joint.scores(vector, size + len(self.label_ranges))
         similarity = joint[:size]
         nearest_all = np.maximum.reduceat(similarity, self._range_starts)
         centroid_all = joint[size:]
