@@ -49,6 +49,9 @@ class Analysis:
     orders: frozenset[str] = frozenset()
     # Words of the domain the message uses (lexicon `anchors`: educonnect, onde…).
     anchors: frozenset[str] = frozenset()
+    # Concepts of the verb a request asks for (« tu peux bloquer… » → bloquer): what is
+    # asked, whatever a later clause says will follow (« …, on rouvrira en septembre »).
+    requested: frozenset[str] = frozenset()
 
     @property
     def is_question(self) -> bool:

@@ -185,6 +185,10 @@ class Matcher:
             counts[QUESTION_CUE] += 1.0
         return counts
 
+    def _requested(self, normalized: str) -> frozenset[str]:
+        verb = self.lexicon.requested(normalized)
+        return frozenset(self.lexicon.concepts_in(verb)) if verb else frozenset()
+
     def read_cues(self, text: str) -> Cues:
         """All the cues of the text (a follow-up's, read without its topic)."""
         return _cues(self.features(self.normalize(text)))
@@ -272,6 +276,7 @@ class Matcher:
             services=self.lexicon.services_in(normalized),
             orders=self.lexicon.orders_in(normalized),
             anchors=frozenset(normalized.split()) & self.lexicon.anchors,
+            requested=self._requested(normalized),
         )
         analysis.cues = _cues(counts)
         if not vector:

@@ -66,6 +66,8 @@ class Lexicon:
     imperative_pattern: re.Pattern[str] | None = None
     # Infinitives of those verbs not in -er or -ir (« mettre », « inscrire »).
     infinitives: frozenset[str] = frozenset()
+    # The word a request cue asks for, past any clitic (« tu peux les bloquer » → bloquer).
+    requested_pattern: re.Pattern[str] | None = None
     # A hash of the data it was read from: what a model built with it depends on.
     fingerprint: str = ""
 
@@ -115,8 +117,10 @@ class Lexicon:
             if imperatives.get("verbs")
             else None
         )
+        requested = re.compile(rf"\b{_any_of(requests)}{between} (\w+)") if requests else None
         return cls(
             imperative_pattern=imperative,
+            requested_pattern=requested,
             infinitives=frozenset(fold(w) for w in imperatives.get("infinitives", [])),
             asking_pattern=asking_pattern,
             conjugated_pattern=conjugated,
@@ -142,6 +146,12 @@ class Lexicon:
     def imperative(self, text: str) -> re.Match[str] | None:
         """Where the normalized text opens an order (« bloque… », « …, alors détache… »)."""
         return self.imperative_pattern.search(text) if self.imperative_pattern else None
+
+    def requested(self, text: str) -> str | None:
+        """The word a request cue of the normalized text asks for, its verb when there is one
+        (« peux tu bloquer… » → bloquer, « merci de les rouvrir » → rouvrir)."""
+        found = self.requested_pattern.search(text) if self.requested_pattern else None
+        return found.group(1) if found else None
 
     def is_infinitive(self, verb: str) -> bool:
         """Whether the verb opening an order is an infinitive (« supprimer »), not an imperative

@@ -101,6 +101,11 @@ class Relabelling:
             # « on rouvrira avec les bonnes données, alors bloque les parents »: the verb that
             # gives the order decides, whatever the rest of the message says.
             return "action.block"
+        # « tu peux bloquer les parents ? on rouvrira en septembre »: the verb asked for too.
+        if "debloquer" in analysis.requested:
+            return "action.unblock"
+        if "bloquer" in analysis.requested:
+            return "action.block"
         if "debloquer" in analysis.concepts:
             return "action.unblock"
         if "bloquer" in analysis.concepts:
