@@ -11,6 +11,7 @@ import logging
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from intents.nlu.classifier import (
@@ -62,6 +63,27 @@ def test_a_cached_model_reads_exactly_like_the_trained_one(tmp_path: Path) -> No
     load_or_train(TEXTS[:-1], LABELS[:-1], SMALL, tmp_path, on_train=lambda: trained.append(True))
     assert trained == [True, True]
     assert len(list(tmp_path.glob("intents-*.npz"))) == 2
+
+
+def test_the_weights_kept_in_steps_read_like_the_trained_ones(tmp_path: Path) -> None:
+    # Two words, no character n-gram: the scores can be worked out by hand.
+    coef = np.array([[1.5, -2.0, 0.0], [0.25, 3.0, -0.125]])
+    intercept = np.array([0.1, -0.2, 0.0])
+    model = LinearClassifier(
+        SMALL, ["a", "b", "c"], (["alpha", "beta"], []), (np.array([1.0, 2.0]), np.array([])),
+        coef, intercept,
+    )  # fmt: skip
+    values = np.array([1.0, 2.0]) / np.sqrt(5.0)  # tf-idf of « alpha beta », unit length
+    scores = intercept + values @ coef
+    expected = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    for read in (model, _saved_and_loaded(model, tmp_path)):
+        got = read.probabilities("alpha beta")
+        assert [got[c] for c in "abc"] == pytest.approx(expected.tolist(), abs=1e-4)
+
+
+def _saved_and_loaded(model: LinearClassifier, folder: Path) -> LinearClassifier:
+    model.save(folder / "model.npz")
+    return LinearClassifier.load(folder / "model.npz")
 
 
 def test_a_damaged_cache_file_is_trained_again(

@@ -262,6 +262,8 @@ class _Ratios:
         self.words = [t for t in tokens if len(t) >= 3]
         self._best: dict[str, float] = {}
         self._nearest: dict[str, float] = {}
+        # The words of about a length, by that length: a school's names share few lengths.
+        self._near: dict[int, list[str]] = {}
 
     def best(self, part: str) -> float:
         """The best ratio of a name part to a word of the message of about its length."""
@@ -273,7 +275,9 @@ class _Ratios:
     def _score(self, part: str) -> float:
         if len(part) <= 3:
             return 100.0 if part in self.tokens else 0.0
-        near = [t for t in self.unique if abs(len(t) - len(part)) <= 3]
+        near = self._near.get(len(part))
+        if near is None:
+            near = self._near[len(part)] = [t for t in self.unique if abs(len(t) - len(part)) <= 3]
         found = process.extractOne(part, near, scorer=fuzz.ratio, processor=None)
         return float(found[1]) if found else 0.0
 

@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -22,18 +22,49 @@ _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 
 
+class _CombiningMarks(dict[int, int | None]):
+    """str.translate table that drops combining marks (accents once decomposed), filled as
+    characters are met: a character looked up in C, not in a Python loop, once known."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        if len(self) < 8192:  # a flood of rare characters does not grow it without end
+            self[code] = kept
+        return kept
+
+
+_WITHOUT_MARKS = _CombiningMarks()
+
+
 @lru_cache(maxsize=20_000)  # the same names are folded for every message that names someone
 def fold(text: str) -> str:
     """Lower case, accents removed, apostrophes and punctuation turned into spaces."""
     text = _INVISIBLE.sub(" ", text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFKD", text).translate(_WITHOUT_MARKS)
     text = text.lower().replace("œ", "oe").replace("æ", "ae")
     text = _APOSTROPHES.sub("'", text)
     text = text.replace("'", " ").replace("-", " ").replace("_", " ")
     text = _NON_WORD.sub(" ", text)
     text = _REPEATS.sub(r"\1\1", text)
     return _SPACES.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class NamedPatterns:
+    """Named alternations of the lexicon (concepts, services, orders), each with the letters
+    its alternatives open with: a text that holds none of them cannot match, and looking for
+    a few letters costs far less than a regex tried at every position of a long message."""
+
+    # (name, pattern, openings); openings is None when an alternative opens otherwise.
+    entries: tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]
+
+    def found(self, text: str) -> list[str]:
+        """Names of the patterns that occur in the text, in the lexicon's order."""
+        return [
+            name
+            for name, pattern, openings in self.entries
+            if (openings is None or any(o in text for o in openings)) and pattern.search(text)
+        ]
 
 
 @dataclass(frozen=True)
@@ -54,13 +85,13 @@ class Lexicon:
     asking_pattern: re.Pattern[str] | None = None
     # A verb of the request cues after a subject pronoun (« je fais comment ») is no order.
     conjugated_pattern: re.Pattern[str] | None = None
-    concepts: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    concepts: NamedPatterns = field(default_factory=lambda: NamedPatterns(()))
     anchors: frozenset[str] = frozenset()
     # Services the document does not cover: a message naming one is out of scope unless the
     # intent's own answer speaks of it.
-    services: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    services: NamedPatterns = field(default_factory=lambda: NamedPatterns(()))
     # Orders the document does not cover (« crée un groupe »), where an order opens.
-    orders: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    orders: NamedPatterns = field(default_factory=lambda: NamedPatterns(()))
     # An order opens the message or a clause (« …, alors bloque les parents »): one of the
     # lexicon's `imperatives` there, not a noun made of it (« rattachement », « inscription »).
     imperative_pattern: re.Pattern[str] | None = None
@@ -160,15 +191,15 @@ class Lexicon:
 
     def concepts_in(self, text: str) -> list[str]:
         """Names of the concepts whose patterns occur in the normalized text."""
-        return [name for name, pattern in self.concepts if pattern.search(text)]
+        return self.concepts.found(text)
 
     def services_in(self, text: str) -> frozenset[str]:
         """Names of the uncovered services the normalized text speaks of."""
-        return frozenset(name for name, pattern in self.services if pattern.search(text))
+        return frozenset(self.services.found(text))
 
     def orders_in(self, text: str) -> frozenset[str]:
         """Names of the uncovered orders the normalized text gives."""
-        return frozenset(name for name, pattern in self.orders if pattern.search(text))
+        return frozenset(self.orders.found(text))
 
     def _phrases(self, text: str) -> str:
         if self.phrase_pattern is None:
@@ -202,19 +233,86 @@ def _any_of(phrases: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
 
 
-def _patterns(
-    data: dict[str, list[str]], opening: str | None = None
-) -> tuple[tuple[str, re.Pattern[str]], ...]:
+def _patterns(data: dict[str, list[str]], opening: str | None = None) -> NamedPatterns:
     """One compiled alternation per name; with `opening`, found only at the start of the text
     or after one of those words (a clause opener, a request cue), never in mid-phrase (« le
     compte créé à la main »)."""
     compiled = []
     for name, patterns in data.items():
         alternation = "|".join(f"(?:{p})" for p in patterns)
+        found: tuple[str, ...] | None = None
         if opening is not None:
             alternation = rf"(?:^|\b{opening} )(?:{alternation})\b"
-        compiled.append((name, re.compile(alternation)))
-    return tuple(compiled)
+        else:
+            each = [literal_openings(p) for p in patterns]
+            if all(o is not None for o in each):
+                found = tuple(o for openings in each if openings for o in openings)
+        compiled.append((name, re.compile(alternation), found))
+    return NamedPatterns(tuple(compiled))
+
+
+# What matches no letter: a word boundary, the start, a lookaround with no group inside.
+_ZERO_WIDTH = re.compile(r"\\b|\^|\(\?<?[=!](?:[^()\\]|\\.)*\)")
+_PLAIN = re.compile(r"[a-z0-9 ]*")
+# A group of plain alternatives: « (lev|enlev|retir) ».
+_PLAIN_GROUP = re.compile(r"\((?:\?:)?([a-z0-9 ]+(?:\|[a-z0-9 ]+)*)\)")
+_OPTIONAL = ("?", "*", "{")
+
+
+def literal_openings(pattern: str) -> tuple[str, ...] | None:
+    """Letters one of which every match of the pattern holds: those it opens with once past
+    any zero-width assertion, or each alternative of a plain group it opens with. None when
+    it opens otherwise, with fewer than two letters, or is an alternation itself."""
+    if _alternates(pattern):
+        return None
+    at = _past_zero_width(pattern, 0)
+    group = _PLAIN_GROUP.match(pattern, at)
+    if group is not None:
+        if pattern[group.end() : group.end() + 1] in _OPTIONAL:
+            return None
+        openings = tuple(group.group(1).split("|"))
+    else:
+        literal = ""
+        # Letters on either side of a zero-width assertion follow each other in the text.
+        while plain := _letters_at(pattern, at):
+            literal += plain
+            at = _past_zero_width(pattern, at + len(plain))
+        if pattern[at : at + 1] in _OPTIONAL:
+            literal = literal[:-1]  # its last letter may be absent
+        openings = (literal,)
+    return openings if all(len(o) >= 2 for o in openings) else None
+
+
+def _letters_at(pattern: str, at: int) -> str:
+    plain = _PLAIN.match(pattern, at)
+    return plain.group(0) if plain else ""
+
+
+def _past_zero_width(pattern: str, at: int) -> int:
+    while (zero := _ZERO_WIDTH.match(pattern, at)) is not None and zero.end() > at:
+        at = zero.end()
+    return at
+
+
+def _alternates(pattern: str) -> bool:
+    """Whether the pattern has a « | » outside any group or character class."""
+    depth, escaped, in_class = 0, False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+    return False
 
 
 _stemmer = snowballstemmer.stemmer("french")

@@ -299,10 +299,14 @@ class Understander(Teachable, Relabelling):
         parts = [p for p in _LIST_SEPARATORS.split(text) if p.strip()]
         if len(parts) < 2:
             return None
-        found = [self.reader.person(part, people) for part in parts]
-        ids = [r.value for r in found if r.value is not None and not r.partial]
-        if len(ids) != len(parts) or len(set(ids)) != len(ids):
-            return None
+        ids: list[str] = []
+        # Read part after part: the first that names nobody, or someone named before, ends
+        # it (« Bonjour, … » in a long message costs one reading, not one per clause).
+        for part in parts:
+            found = self.reader.person(part, people)
+            if found.value is None or found.partial or found.value in ids:
+                return None
+            ids.append(found.value)
         return Resolution(several=ids)
 
     def resolve(self, slot: str, text: str, directory: Directory, structure_id: str) -> Resolution:
