@@ -186,6 +186,7 @@ class Matcher:
         return counts
 
     def _requested(self, normalized: str) -> frozenset[str]:
+        """Concepts of the verb a request asks for (only read when the message asks one)."""
         verb = self.lexicon.requested(normalized)
         return frozenset(self.lexicon.concepts_in(verb)) if verb else frozenset()
 
@@ -276,7 +277,7 @@ class Matcher:
             services=self.lexicon.services_in(normalized),
             orders=self.lexicon.orders_in(normalized),
             anchors=frozenset(normalized.split()) & self.lexicon.anchors,
-            requested=self._requested(normalized),
+            requested=self._requested(normalized) if REQUEST_CUE in counts else frozenset(),
         )
         analysis.cues = _cues(counts)
         if not vector:
