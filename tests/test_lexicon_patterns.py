@@ -69,22 +69,27 @@ def test_the_knowledge_reads_the_same_concepts_services_and_orders() -> None:
     assert found > 1000  # the texts do hold concepts, services and orders to find
 
 
-_WORDS = sorted(
-    {
-        word
-        for patterns in (_lexicon().concepts, _lexicon().services)
-        for _, _, openings in patterns.entries
-        for opening in openings or ()
-        for word in opening.split()
-    }
-)
+def _opening_words() -> list[str]:
+    return sorted(
+        {
+            word
+            for patterns in (_lexicon().concepts, _lexicon().services)
+            for _, _, openings in patterns.entries
+            for opening in openings or ()
+            for word in opening.split()
+        }
+    )
+
+
+# Deferred: the knowledge is loaded when the test runs, not when pytest collects this file.
+_WORDS = st.deferred(lambda: st.sampled_from(_opening_words()))
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(
     st.lists(
         st.one_of(
-            st.sampled_from(_WORDS),
+            _WORDS,
             st.text(alphabet="abcdeilmnoqrstu ", min_size=1, max_size=8),
         ),
         max_size=12,

@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -67,6 +67,9 @@ class NamedPatterns:
         ]
 
 
+NO_PATTERNS = NamedPatterns(())
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """Rewrites, stop words and cue phrases, loaded from knowledge/lexicon.yaml."""
@@ -85,13 +88,13 @@ class Lexicon:
     asking_pattern: re.Pattern[str] | None = None
     # A verb of the request cues after a subject pronoun (« je fais comment ») is no order.
     conjugated_pattern: re.Pattern[str] | None = None
-    concepts: NamedPatterns = field(default_factory=lambda: NamedPatterns(()))
+    concepts: NamedPatterns = NO_PATTERNS
     anchors: frozenset[str] = frozenset()
     # Services the document does not cover: a message naming one is out of scope unless the
     # intent's own answer speaks of it.
-    services: NamedPatterns = field(default_factory=lambda: NamedPatterns(()))
+    services: NamedPatterns = NO_PATTERNS
     # Orders the document does not cover (« crée un groupe »), where an order opens.
-    orders: NamedPatterns = field(default_factory=lambda: NamedPatterns(()))
+    orders: NamedPatterns = NO_PATTERNS
     # An order opens the message or a clause (« …, alors bloque les parents »): one of the
     # lexicon's `imperatives` there, not a noun made of it (« rattachement », « inscription »).
     imperative_pattern: re.Pattern[str] | None = None
@@ -242,6 +245,7 @@ def _patterns(data: dict[str, list[str]], opening: str | None = None) -> NamedPa
         alternation = "|".join(f"(?:{p})" for p in patterns)
         found: tuple[str, ...] | None = None
         if opening is not None:
+            # Found after any of the opening words: no letters every match must hold.
             alternation = rf"(?:^|\b{opening} )(?:{alternation})\b"
         else:
             each = [literal_openings(p) for p in patterns]
