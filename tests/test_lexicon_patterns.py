@@ -111,3 +111,42 @@ def test_folding_drops_exactly_the_combining_marks(text: str) -> None:
     marks_dropped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     assert fold(text) == fold(unicodedata.normalize("NFC", marks_dropped))
     assert fold("Élève à l'école, ça marche") == "eleve a l ecole ca marche"
+
+
+@pytest.mark.parametrize(
+    ("text", "addressed"),
+    [
+        ("tu bloques les parents", True),
+        ("vous me detachez m petit", True),
+        ("tu la mets dans la classe", True),
+        ("est ce que vous supprimez le groupe chorale", True),
+        # A condition, not a request: « si tu bloques, … », « quand vous bloquez… ».
+        ("si tu bloques les parents ils voient quoi", False),
+        ("quand vous bloquez les comptes", False),
+        ("une fois que tu supprimes le groupe", False),
+        # A noun made of the verb, or a verb no order uses.
+        ("tu vois le rattachement", False),
+        ("tu sais bloquer les parents", False),
+        ("bloque les parents", False),
+    ],
+)
+def test_a_task_said_to_the_assistant(text: str, addressed: bool) -> None:
+    assert _lexicon().addressed(text) is addressed
+
+
+@pytest.mark.parametrize(
+    ("text", "verb"),
+    [
+        ("bloque les parents", "bloque"),
+        ("antoine n est plus chez nous supprime le de la liste", "supprime"),
+        ("les collegues n ont pas acces ajoute les tous au groupe", "ajoute"),
+        ("m petit est parti detache le", "detache"),
+        # « le » before a noun is an article, before the verb a pronoun: no order.
+        ("il supprime le compte", None),
+        ("je le supprime de la liste", None),
+        ("le rattachement les concerne", None),
+    ],
+)
+def test_where_an_order_stands(text: str, verb: str | None) -> None:
+    found = _lexicon().imperative(text)
+    assert (found.group(0).split()[-1] if found else None) == verb

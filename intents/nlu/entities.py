@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
-from intents.nlu.normalize import Lexicon, fold
+from intents.nlu.normalize import REFUSED_ORDER, Lexicon, fold
 
 if TYPE_CHECKING:
     from intents.domain import Group, SchoolClass, User
@@ -29,6 +29,34 @@ HONORIFICS = {
 TEACHER_WORDS = {"maitresse", "maitre", "enseignant", "enseignante", "prof", "instit"}
 # Words of a group's name that say nothing about which group is meant.
 GROUP_FILLER = {"groupe", "groupes", "de", "des", "du", "l", "la", "le", "les", "d", "a"}
+# Where a message's clauses part: punctuation, and the words that turn from what is not to be
+# done to what is (« …, par contre Hugo Lambert », « …, seulement les parents »). « sauf »
+# opens a clause of its own (« bloque tout le monde sauf les élèves »).
+_CLAUSE_BREAK = re.compile(
+    r"[.;,:!?]|\b(?:mais|par contre|en revanche|seulement|juste|uniquement)\b|(?=\bsauf\b)",
+    re.IGNORECASE,
+)
+# A clause that says not to do something: a refused order (REFUSED_ORDER), « pas besoin
+# de… », « surtout pas… », or one that opens on « pas » (« …, pas les élèves »).
+_REFUSED = re.compile(REFUSED_ORDER + r"|\bpas besoin\b|\bsurtout pas\b|^\s*pas\b")
+# « …sauf Thomas Petit »: an exception, which the action reads itself (« tous les enseignants
+# sauf… »), and a profile left out (« tout le monde sauf les élèves »).
+_EXCEPTION = re.compile(r"^\s*sauf\b")
+
+
+def _sorted_clauses(text: str, *, exceptions: bool) -> tuple[list[str], list[str]]:
+    """The message's clauses: those that name targets, and those that say not to touch
+    (with the exceptions, « sauf… », when asked)."""
+    kept: list[str] = []
+    refused: list[str] = []
+    for clause in _CLAUSE_BREAK.split(text):
+        folded = fold(clause)
+        if folded:
+            left_out = _REFUSED.search(folded) or (exceptions and _EXCEPTION.search(folded))
+            (refused if left_out else kept).append(clause)
+    return kept, refused
+
+
 NAME_SCORE_FLOOR = 82
 # A last name typed in full scores at least this much (see _name_score).
 FULL_NAME = 0.8
@@ -62,6 +90,22 @@ class EntityReader:
         self._profile_phrases = {
             profile: [w for w in words if " " in w] for profile, words in lexicon.profiles.items()
         }
+
+    @staticmethod
+    def affirmed(text: str) -> str:
+        """The message less its clauses that say what not to touch (« ne bloque pas les
+        élèves, seulement les parents »): what is named there is not a target. Exceptions
+        (« sauf… ») stay: the action reads them. Unchanged when nothing else would remain."""
+        kept, refused = _sorted_clauses(text, exceptions=False)
+        return " , ".join(kept) if kept and refused else text
+
+    def target_profiles(self, text: str) -> list[str]:
+        """The profiles a message names as targets: « bloque tout le monde sauf les élèves »
+        is the parents."""
+        kept, refused = _sorted_clauses(text, exceptions=True)
+        named = self.profiles(" , ".join(kept) if kept and refused else text)
+        left = set(named) - set(self.profiles(" , ".join(refused))) if kept else set()
+        return sorted(left) if left else named
 
     # -- profiles --------------------------------------------------------------------------
     def profiles(self, text: str) -> list[str]:
@@ -97,15 +141,23 @@ class EntityReader:
             )
             if score:
                 scored.append((score, person))
-        if not scored:
+        # A last name only guessed at (« des petits » for Thomas Petit), no first name with it.
+        guessed = bool(scored) and max(s for s, _ in scored) < 1.0 - 1e-9
+        if not scored or guessed:
             # A first name alone (« Karim », « marie helene ») names whoever bears it; a word
             # after « Mme » or « M. » is a last name (« Mme Olivier » is not Olivier Caron).
             surnames = {w for at, w in enumerate(words) if at and words[at - 1] in HONORIFICS}
             firsts = (
                 ratios if not surnames else self._ratios([t for t in tokens if t not in surnames])
             )
-            scored = [(_first_name_score(firsts, fold(p.first_name).split()), p) for p in people]
-            scored = [(score, p) for score, p in scored if score]
+            by_first = [(_first_name_score(firsts, fold(p.first_name).split()), p) for p in people]
+            if not scored:
+                scored = [(score, p) for score, p in by_first if score]
+            elif exact := [p.id for score, p in by_first if score >= EXACT_FIRST_NAME]:
+                # « mets karim ds la classe des petits »: a first name typed exactly against a
+                # last name guessed at; the director chooses.
+                guesses = [p.id for _, p in sorted(scored, key=lambda pair: -pair[0])]
+                return Resolution(candidates=list(dict.fromkeys(exact + guesses)), partial=True)
         if not scored:
             return Resolution(suggestions=self._closest(ratios, people))
         scored.sort(key=lambda pair: -pair[0])
@@ -301,12 +353,18 @@ def _name_score(ratios: _Ratios, first: list[str], last: list[str]) -> float:
         else:
             return 0.0
     else:
-        last_score = sum(last_hits) / (100.0 * len(last_hits))
+        # Every part of a compound last name found says more than a shorter name it holds
+        # (« Mme Vasseur-Lambert » is not Hugo Lambert, whose whole last name is there too).
+        last_score = sum(last_hits) / (100.0 * len(last_hits)) + 0.05 * (len(last) - 1)
     first_hits = [ratios.best(part) for part in first]
     first_score = 0.0
     if first_hits and min(first_hits) >= NAME_SCORE_FLOOR:
         first_score = 0.5 * sum(first_hits) / (100.0 * len(first_hits))
     return last_score + first_score
+
+
+# What _first_name_score gives a first name typed exactly.
+EXACT_FIRST_NAME = 0.4 - 1e-9
 
 
 def _first_name_score(ratios: _Ratios, first: list[str]) -> float:

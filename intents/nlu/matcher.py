@@ -154,7 +154,9 @@ class Matcher:
         read = (joined,) if typed == joined else (typed, joined)
         if any(self.lexicon.has_cue(t, self.lexicon.howto_cues) for t in read):
             counts[HOWTO_CUE] += 1.0
-        if any(self.lexicon.asks_to_act(t) for t in read):
+        if any(self.lexicon.asks_to_act(t) for t in read) or (
+            HOWTO_CUE not in counts and any(self.lexicon.addressed(t) for t in read)
+        ):
             counts[REQUEST_CUE] += 1.0
         found = dict.fromkeys(c for t in read for c in self.lexicon.concepts_in(t))
         for concept in found:

@@ -22,6 +22,35 @@ _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 
 
+# An order refused, in folded text (« ne supprime rien », « je ne veux pas détacher… », « n'y
+# touche pas »): a verb of the orders, or of wanting, after « ne » and before its negation.
+# « les parents ne peuvent pas se connecter » states a fact, and is none.
+REFUSED_ORDER = (
+    r"\bn(?:e)? (?:(?:le|la|les|l|lui|leur|y|en|me|m) )*"
+    r"(?:bloqu|debloqu|rattach|detach|supprim|retir|enlev|touch|mets|met|ajout|affect|vire|"
+    r"degag|veu|voudr|fai|fau)\w* (?:\w+ )?(?:pas|rien|jamais|personne)\b"
+)
+# …with the politeness that goes with it (« ne bloque rien stp »): no request either.
+_REFUSED_REQUEST = re.compile(
+    REFUSED_ORDER + r"(?: du tout)?(?: s il te plait| s il vous plait| stp| svp)?"
+)
+
+
+# Nothing to do at all (« ne supprime rien », « ne touche à rien du tout, stp »): said before
+# what is asked instead (« …, montre moi juste les groupes »), it names no task.
+_NOTHING_TO_DO = re.compile(
+    r"\bn(?:e)? (?:(?:y|en) )?(?:bloqu|debloqu|rattach|detach|supprim|retir|enlev|touch|mets|"
+    r"met|ajout|affect|vire|degag|fai)\w* (?:a )?rien(?: du tout)?(?: s il te plait| stp| svp)?\b"
+)
+
+
+def without_nothing_to_do(text: str) -> str:
+    """The message less « ne supprime rien »-like words, when something else is asked."""
+    folded = fold(text)
+    rest = _NOTHING_TO_DO.sub(" ", folded)
+    return rest if rest != folded and len(rest.split()) >= 2 else text
+
+
 class _CombiningMarks(dict[int, int | None]):
     """str.translate table that drops combining marks (accents once decomposed), filled as
     characters are met: a character looked up in C, not in a Python loop, once known."""
@@ -98,10 +127,16 @@ class Lexicon:
     # An order opens the message or a clause (« …, alors bloque les parents »): one of the
     # lexicon's `imperatives` there, not a noun made of it (« rattachement », « inscription »).
     imperative_pattern: re.Pattern[str] | None = None
+    # Or one of them anywhere, with its object pronoun after it, as only an imperative has
+    # it (« …n'est plus chez nous vire le de la liste », « …, ajoute les tous au groupe »).
+    pronoun_imperative_pattern: re.Pattern[str] | None = None
     # Infinitives of those verbs not in -er or -ir (« mettre », « inscrire »).
     infinitives: frozenset[str] = frozenset()
     # The word a request cue asks for, past any clitic (« tu peux les bloquer » → bloquer).
     requested_pattern: re.Pattern[str] | None = None
+    # One of the orders' verbs said to the assistant (« tu bloques les parents ? », « vous me
+    # détachez M. Petit ? »), not after « si » or « quand » (« si tu bloques, … »).
+    addressed_pattern: re.Pattern[str] | None = None
     # A hash of the data it was read from: what a model built with it depends on.
     fingerprint: str = ""
 
@@ -152,9 +187,35 @@ class Lexicon:
             else None
         )
         requested = re.compile(rf"\b{_any_of(requests)}{between} (\w+)") if requests else None
+        objects = [fold(w) for w in imperatives.get("objects", [])]
+        followers = [fold(w) for w in imperatives.get("after_object", [])]
+        pronoun_imperative = (
+            re.compile(
+                rf"\b(?:{'|'.join(v for v in imperatives['verbs'] if v[0] != '/')})"
+                r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
+                rf"(?= {_any_of(objects)}(?: tous| toutes)?(?: {_any_of(followers)}\b|$))"
+            )
+            if objects and followers and imperatives.get("verbs")
+            else None
+        )
+        addressed_data = data.get("addressed", {})
+        listeners = [fold(w) for w in addressed_data.get("subjects", [])]
+        conditions = [fold(w) for w in addressed_data.get("not_after", [])]
+        addressed = (
+            re.compile(
+                "".join(rf"(?<!\b{c} )" for c in conditions)
+                + rf"\b{_any_of(listeners)}{between} "
+                + rf"(?:{'|'.join(v for v in imperatives['verbs'] if v[0] != '/')})"
+                + r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
+            )
+            if listeners and imperatives.get("verbs")
+            else None
+        )
         return cls(
             imperative_pattern=imperative,
+            pronoun_imperative_pattern=pronoun_imperative,
             requested_pattern=requested,
+            addressed_pattern=addressed,
             infinitives=frozenset(fold(w) for w in imperatives.get("infinitives", [])),
             asking_pattern=asking_pattern,
             conjugated_pattern=conjugated,
@@ -178,8 +239,12 @@ class Lexicon:
         )
 
     def imperative(self, text: str) -> re.Match[str] | None:
-        """Where the normalized text opens an order (« bloque… », « …, alors détache… »)."""
-        return self.imperative_pattern.search(text) if self.imperative_pattern else None
+        """Where the normalized text opens an order (« bloque… », « …, alors détache… »,
+        « …, vire le de la liste »); the match ends on the verb."""
+        found = self.imperative_pattern.search(text) if self.imperative_pattern else None
+        if found is None and self.pronoun_imperative_pattern is not None:
+            found = self.pronoun_imperative_pattern.search(text)
+        return found
 
     def requested(self, text: str) -> str | None:
         """The word a request cue of the normalized text asks for, its verb when there is one
@@ -222,7 +287,12 @@ class Lexicon:
             text = self.asking_pattern.sub(" , ", text)
         if self.conjugated_pattern is not None:
             text = self.conjugated_pattern.sub(" , ", text)
-        return self.has_cue(text, self.request_cues)
+        return self.has_cue(_REFUSED_REQUEST.sub(" , ", text), self.request_cues)
+
+    def addressed(self, text: str) -> bool:
+        """Whether the normalized text says one of the orders' verbs to the assistant (« tu
+        bloques les parents ? »): a request, unless it asks how (the caller checks)."""
+        return bool(self.addressed_pattern and self.addressed_pattern.search(text))
 
     def has_cue(self, text: str, cues: tuple[str, ...]) -> bool:
         """Whether one of the cue phrases (howto_cues, request_cues) occurs as whole words."""

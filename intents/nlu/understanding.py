@@ -11,7 +11,7 @@ from intents.kb import KnowledgeBase
 from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader, Resolution
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
-from intents.nlu.normalize import fold
+from intents.nlu.normalize import fold, without_nothing_to_do
 from intents.nlu.relabel import Relabelling, links
 from intents.nlu.taught import TaughtPhrasings, Teachable
 from intents.registry import registry
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 ROSTER_SECONDS = 10.0
 # Similarity of a message to a knowledge phrasing it repeats once normalised (cosine 1).
 SAID_AS_WRITTEN = 0.999
+REMOVE_ACCOUNT = "action.remove_manual_account"
+DETACH = "action.detach_teacher"
 
 
 @dataclass
@@ -181,21 +183,24 @@ class Understander(Teachable, Relabelling):
     ) -> Understanding:
         """What the message asks; a follow-up (« et pour les débloquer ? ») is read after the
         `topic` of the conversation, whose words never make it an order or a question."""
-        readable = text
+        readable = without_nothing_to_do(text)
         if directory is not None and structure_id is not None:
-            readable = self._without_names(text, directory, structure_id)
+            readable = self._without_names(readable, directory, structure_id)
         if topic is None:
             analysis = self.matcher.analyse(readable)
         else:
             analysis = self.matcher.analyse(f"{topic} {readable}")
             analysis.cues = self.matcher.read_cues(readable)
         intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
-        alternatives = [
-            (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
-        ][:3]
         slots: Slots = {}
         if intent in self.kb.intents and self.kb.intents[intent].kind == "action":
             slots = self.slots_for(intent, text, directory, structure_id)
+            if self._teacher_to_remove(intent, analysis, slots, directory, structure_id):
+                intent = DETACH
+                slots = self.slots_for(intent, text, directory, structure_id)
+        alternatives = [
+            (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
+        ][:3]
         u = Understanding(intent, confidence, slots, alternatives, analysis)
         action = self.kb.action_for_howto.get(intent)
         if action is not None:
@@ -205,6 +210,30 @@ class Understander(Teachable, Relabelling):
             self.check_margin(u, analysis)
             u.questions = self._questions(text, intent)
         return u
+
+    def _teacher_to_remove(
+        self,
+        intent: str,
+        analysis: Analysis,
+        slots: Slots,
+        directory: Directory | None,
+        structure_id: str | None,
+    ) -> bool:
+        """« Thomas Petit est parti, vire le » names a teacher of the school, whose account
+        comes from the académie's feed and is never deleted by hand: taking him out of the
+        school is detaching him. « supprime le compte de … » asks for the account itself (and
+        gets the refusal that says why), unless detaching is a close reading too."""
+        if intent != REMOVE_ACCOUNT or directory is None or structure_id is None:
+            return False
+        named = slots.get("account")
+        if named is None or not isinstance(named.value, str):
+            return False
+        if named.value not in {u.id for u in self._read(directory, "teachers", structure_id)}:
+            return False
+        if not any(w.startswith("compte") for w in fold(analysis.text).split()):
+            return True
+        close = analysis.ranking[:3]
+        return any(c.intent == DETACH and c.confidence >= self.floor for c in close)
 
     def check_margin(self, u: Understanding, analysis: Analysis) -> None:
         """Too close to call between two topics: ask instead of guessing."""
@@ -254,15 +283,18 @@ class Understander(Teachable, Relabelling):
         """What the message says of each slot the intent's handler declared."""
         slots: Slots = {}
         spec = registry.spec(intent, intent.split(".", 1)[0])
+        # « je ne veux pas détacher X ; par contre Y » : X is named, but not as a target.
+        targets = self.reader.affirmed(text)
         for slot in spec.slots if spec else ():
             if slot == "profiles":
-                profiles = self.reader.profiles(text)
+                profiles = self.reader.target_profiles(text)
                 if profiles:
                     slots["profiles"] = SlotReading(value=profiles)
                 continue
             if directory is None or structure_id is None:
                 continue
-            slots[slot] = _reading(self.resolve(slot, text, directory, structure_id), text)
+            resolution = self.resolve(slot, targets, directory, structure_id)
+            slots[slot] = _reading(resolution, targets)
         return slots
 
     def fill_slot(
