@@ -22,25 +22,24 @@ _SPACES = re.compile(r"\s+")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 
 
+# The stems of what a director tells the assistant to do, or not to do (« n'y touche pas »).
+_TASK_STEMS = (
+    "bloqu|debloqu|rattach|detach|supprim|retir|enlev|touch|mets|met|ajout|affect|vire|degag|fai"
+)
+_POLITENESS = r"(?: s il te plait| s il vous plait| stp| svp)?"
 # An order refused, in folded text (« ne supprime rien », « je ne veux pas détacher… », « n'y
-# touche pas »): a verb of the orders, or of wanting, after « ne » and before its negation.
+# touche pas »): a verb of the tasks, or of wanting, after « ne » and before its negation.
 # « les parents ne peuvent pas se connecter » states a fact, and is none.
 REFUSED_ORDER = (
-    r"\bn(?:e)? (?:(?:le|la|les|l|lui|leur|y|en|me|m) )*"
-    r"(?:bloqu|debloqu|rattach|detach|supprim|retir|enlev|touch|mets|met|ajout|affect|vire|"
-    r"degag|veu|voudr|fai|fau)\w* (?:\w+ )?(?:pas|rien|jamais|personne)\b"
+    rf"\bn(?:e)? (?:(?:le|la|les|l|lui|leur|y|en|me|m) )*(?:{_TASK_STEMS}|veu|voudr|fau)\w* "
+    r"(?:\w+ )?(?:pas|rien|jamais|personne)\b"
 )
 # …with the politeness that goes with it (« ne bloque rien stp »): no request either.
-_REFUSED_REQUEST = re.compile(
-    REFUSED_ORDER + r"(?: du tout)?(?: s il te plait| s il vous plait| stp| svp)?"
-)
-
-
+_REFUSED_REQUEST = re.compile(REFUSED_ORDER + r"(?: du tout)?" + _POLITENESS)
 # Nothing to do at all (« ne supprime rien », « ne touche à rien du tout, stp »): said before
 # what is asked instead (« …, montre moi juste les groupes »), it names no task.
 _NOTHING_TO_DO = re.compile(
-    r"\bn(?:e)? (?:(?:y|en) )?(?:bloqu|debloqu|rattach|detach|supprim|retir|enlev|touch|mets|"
-    r"met|ajout|affect|vire|degag|fai)\w* (?:a )?rien(?: du tout)?(?: s il te plait| stp| svp)?\b"
+    rf"\bn(?:e)? (?:(?:y|en) )?(?:{_TASK_STEMS})\w* (?:a )?rien(?: du tout)?{_POLITENESS}\b"
 )
 
 
@@ -187,15 +186,16 @@ class Lexicon:
             else None
         )
         requested = re.compile(rf"\b{_any_of(requests)}{between} (\w+)") if requests else None
+        # The orders' verbs (not the « /… » commands), never a noun made of them.
+        tasks = "|".join(v for v in imperatives.get("verbs", []) if not v.startswith("/"))
+        verb = rf"(?:{tasks})(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
         objects = [fold(w) for w in imperatives.get("objects", [])]
         followers = [fold(w) for w in imperatives.get("after_object", [])]
         pronoun_imperative = (
             re.compile(
-                rf"\b(?:{'|'.join(v for v in imperatives['verbs'] if v[0] != '/')})"
-                r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
-                rf"(?= {_any_of(objects)}(?: tous| toutes)?(?: {_any_of(followers)}\b|$))"
+                rf"\b{verb}(?= {_any_of(objects)}(?: tous| toutes)?(?: {_any_of(followers)}\b|$))"
             )
-            if objects and followers and imperatives.get("verbs")
+            if objects and followers and tasks
             else None
         )
         addressed_data = data.get("addressed", {})
@@ -204,11 +204,9 @@ class Lexicon:
         addressed = (
             re.compile(
                 "".join(rf"(?<!\b{c} )" for c in conditions)
-                + rf"\b{_any_of(listeners)}{between} "
-                + rf"(?:{'|'.join(v for v in imperatives['verbs'] if v[0] != '/')})"
-                + r"(?<!ment)(?<!ments)(?<!tion)(?<!tions)\b"
+                + rf"\b{_any_of(listeners)}{between} {verb}"
             )
-            if listeners and imperatives.get("verbs")
+            if listeners and tasks
             else None
         )
         return cls(
