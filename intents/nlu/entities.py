@@ -257,6 +257,8 @@ class EntityReader:
                     score += weight
                 elif len(word) >= 4 and any(fuzz.ratio(word, t) >= 85 for t in tokens):
                     score += 0.8 * weight
+                elif len(word) == 4 and word.isdigit() and word[2:] in tokens:
+                    score += 0.8 * weight  # « APE 21-22 » for « APE 2021-2022 »
             compact = "".join(words)
             if compact in joined.replace(" ", ""):
                 score += 1.0

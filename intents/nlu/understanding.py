@@ -326,6 +326,19 @@ class Understander(Teachable, Relabelling):
             return None
         return next(u.full_name for u in others if u.id == found.value)
 
+    def _named_removed(self, text: str, directory: Directory, structure_id: str) -> str | None:
+        """The full name of a teacher of the school, pre-deleted or deleted, whom the message
+        names by a last name."""
+        removed = [
+            u
+            for u in self._read(directory, "everyone", structure_id)
+            if u.profile == "Teacher" and (u.pre_deleted or u.deleted)
+        ]
+        found = self.reader.person(_without_class_words(text), removed)
+        if found.value is None or found.partial:
+            return None
+        return next(u.full_name for u in removed if u.id == found.value)
+
     def _several(self, text: str, people: list[User]) -> Resolution | None:
         """« supprime les comptes de X et Y »: each part names one person, and they differ."""
         parts = [p for p in _LIST_SEPARATORS.split(text) if p.strip()]
@@ -346,8 +359,11 @@ class Understander(Teachable, Relabelling):
             teachers = self._read(directory, "teachers", structure_id)
             found = self.reader.person(_without_class_words(text), teachers)
             if found.partial or (found.value is None and not found.candidates):
-                # « hugo lambert » after Hugo left: not Marie-Hélène Vasseur-Lambert.
-                away = self._named_elsewhere(text, directory, structure_id)
+                # « hugo lambert » after Hugo left: not Marie-Hélène Vasseur-Lambert; nor
+                # anyone else for a teacher whose account is being deleted (« vanacker »).
+                away = self._named_elsewhere(text, directory, structure_id) or self._named_removed(
+                    text, directory, structure_id
+                )
                 if away is not None:
                     return Resolution(absent=away)
             if found.value is None and not found.candidates:
