@@ -321,10 +321,7 @@ class Understander(Teachable, Relabelling):
             for u in self._read(directory, "teachers", s.id)
             if u.id not in here
         ]
-        found = self.reader.person(_without_class_words(text), others)
-        if found.value is None or found.partial:
-            return None
-        return next(u.full_name for u in others if u.id == found.value)
+        return self._named_among(text, others)
 
     def _named_removed(self, text: str, directory: Directory, structure_id: str) -> str | None:
         """The full name of a teacher of the school, pre-deleted or deleted, whom the message
@@ -334,10 +331,14 @@ class Understander(Teachable, Relabelling):
             for u in self._read(directory, "everyone", structure_id)
             if u.profile == "Teacher" and (u.pre_deleted or u.deleted)
         ]
-        found = self.reader.person(_without_class_words(text), removed)
+        return self._named_among(text, removed)
+
+    def _named_among(self, text: str, people: list[User]) -> str | None:
+        """The full name of whom of `people` the message names by a last name."""
+        found = self.reader.person(_without_class_words(text), people)
         if found.value is None or found.partial:
             return None
-        return next(u.full_name for u in removed if u.id == found.value)
+        return next(u.full_name for u in people if u.id == found.value)
 
     def _several(self, text: str, people: list[User]) -> Resolution | None:
         """« supprime les comptes de X et Y »: each part names one person, and they differ."""
