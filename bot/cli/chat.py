@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 EVAL_SETS = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
 # Sets written apart from knowledge/ on the demo school (tests/data/probe*.jsonl): measured,
 # never learned from.
-PROBE_SETS = Path(__file__).resolve().parents[2] / "tests" / "data"
+PROBE_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -248,7 +248,7 @@ def run_knowledge_check(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.held_out is None:
         held_out = sorted(EVAL_SETS.glob("*.jsonl")) if EVAL_SETS.is_dir() else []
-        held_out += sorted(PROBE_SETS.glob("probe*.jsonl")) if PROBE_SETS.is_dir() else []
+        held_out += sorted(PROBE_DIR.glob("probe*.jsonl")) if PROBE_DIR.is_dir() else []
     else:
         held_out = [Path(p) for p in args.held_out]
     errors, warnings, notes = check_knowledge(self_test=args.self_test, held_out=held_out)

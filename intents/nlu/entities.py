@@ -60,6 +60,11 @@ def _sorted_clauses(text: str, *, exceptions: bool) -> tuple[list[str], list[str
 NAME_SCORE_FLOOR = 82
 # A last name typed in full scores at least this much (see _name_score).
 FULL_NAME = 0.8
+# What a last name typed exactly, with no first name, scores (see _name_score); what a first
+# name typed exactly and alone scores (see _first_name_score). Compared within EPSILON.
+EXACT_LAST_NAME = 1.0
+FIRST_NAME_ALONE = 0.4
+EPSILON = 1e-9
 # How near a typed word must be to a name for that name to be suggested.
 CLOSE_NAME = 70
 
@@ -142,7 +147,7 @@ class EntityReader:
             if score:
                 scored.append((score, person))
         # A last name only guessed at (« des petits » for Thomas Petit), no first name with it.
-        guessed = bool(scored) and max(s for s, _ in scored) < 1.0 - 1e-9
+        guessed = bool(scored) and max(s for s, _ in scored) < EXACT_LAST_NAME - EPSILON
         if not scored or guessed:
             # A first name alone (« Karim », « marie helene ») names whoever bears it; a word
             # after « Mme » or « M. » is a last name (« Mme Olivier » is not Olivier Caron).
@@ -153,7 +158,7 @@ class EntityReader:
             by_first = [(_first_name_score(firsts, fold(p.first_name).split()), p) for p in people]
             if not scored:
                 scored = [(score, p) for score, p in by_first if score]
-            elif exact := [p.id for score, p in by_first if score >= EXACT_FIRST_NAME]:
+            elif exact := [p.id for s, p in by_first if s >= FIRST_NAME_ALONE - EPSILON]:
                 # « mets karim ds la classe des petits »: a first name typed exactly against a
                 # last name guessed at; the director chooses.
                 guesses = [p.id for _, p in sorted(scored, key=lambda pair: -pair[0])]
@@ -162,7 +167,7 @@ class EntityReader:
             return Resolution(suggestions=self._closest(ratios, people))
         scored.sort(key=lambda pair: -pair[0])
         top = scored[0][0]
-        best = [p for s, p in scored if s >= top - 1e-9]
+        best = [p for s, p in scored if s >= top - EPSILON]
         partial = top < FULL_NAME
         if len(best) == 1:
             return Resolution(value=best[0].id, partial=partial)
@@ -227,7 +232,7 @@ class EntityReader:
                 best_score = max(best_score, score)
         if not scored:
             return Resolution()
-        best = [c for s, c in scored if s >= best_score - 1e-9]
+        best = [c for s, c in scored if s >= best_score - EPSILON]
         if len(best) == 1:
             return Resolution(value=best[0].id)
         return Resolution(candidates=[c.id for c in best])
@@ -268,7 +273,7 @@ class EntityReader:
             return Resolution(suggestions=[g.id for g in groups[:3]])
         scored.sort(key=lambda pair: -pair[0])
         top = scored[0][0]
-        best = [g for s, g in scored if s >= top - 1e-9]
+        best = [g for s, g in scored if s >= top - EPSILON]
         if len(best) == 1:
             return Resolution(value=best[0].id)
         return Resolution(candidates=[g.id for g in best])
@@ -365,16 +370,12 @@ def _name_score(ratios: _Ratios, first: list[str], last: list[str]) -> float:
     return last_score + first_score
 
 
-# What _first_name_score gives a first name typed exactly.
-EXACT_FIRST_NAME = 0.4 - 1e-9
-
-
 def _first_name_score(ratios: _Ratios, first: list[str]) -> float:
     """A first name typed alone: every part of it found (« marie helene »)."""
     if not first or any(len(part) < 3 for part in first):
         return 0.0
     hits = [ratios.best(part) for part in first]
-    return 0.4 * sum(hits) / (100.0 * len(hits)) if min(hits) >= 90 else 0.0
+    return FIRST_NAME_ALONE * sum(hits) / (100.0 * len(hits)) if min(hits) >= 90 else 0.0
 
 
 _LEVEL = re.compile(r"^(tps|ps|ms|gs|cp|ce1|ce2|cm1|cm2|ulis|clis)$")

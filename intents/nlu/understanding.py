@@ -283,8 +283,7 @@ class Understander(Teachable, Relabelling):
         """What the message says of each slot the intent's handler declared."""
         slots: Slots = {}
         spec = registry.spec(intent, intent.split(".", 1)[0])
-        # « je ne veux pas détacher X ; par contre Y » : X is named, but not as a target.
-        targets = self.reader.affirmed(text)
+        targets: str | None = None
         for slot in spec.slots if spec else ():
             if slot == "profiles":
                 profiles = self.reader.target_profiles(text)
@@ -293,6 +292,8 @@ class Understander(Teachable, Relabelling):
                 continue
             if directory is None or structure_id is None:
                 continue
+            # « je ne veux pas détacher X ; par contre Y » : X is named, but not as a target.
+            targets = self.reader.affirmed(text) if targets is None else targets
             resolution = self.resolve(slot, targets, directory, structure_id)
             slots[slot] = _reading(resolution, targets)
         return slots
