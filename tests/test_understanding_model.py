@@ -379,8 +379,8 @@ def test_the_roster_read_at_start_spares_the_first_order_any_database_read() -> 
 
     directory = Counting()
     u = understander()
-    u.forget_roster()
-    u.read_roster(directory, DEMO)  # type: ignore[arg-type]
+    u.roster.forget()
+    u.roster.warm(directory, DEMO)  # type: ignore[arg-type]
     assert reads
     reads.clear()
     understood = u.understand("rattache Claire Martin au CM1", directory, DEMO)  # type: ignore[arg-type]

@@ -168,7 +168,7 @@ def evaluate(
     if structure is not None:
         # The directory is read at most every few seconds (ROSTER_SECONDS): its first read,
         # SQL compiled included, is start-up, not the understanding of the first order.
-        assistant.understander.read_roster(store.directory, structure)
+        assistant.understander.roster.warm(store.directory, structure)
     load_seconds = time.perf_counter() - load_started
     kinds = {i: info.kind for i, info in assistant.kb.intents.items()}
     # Timed as the Telegram front ends serve, with what start-up built settled (bot/app.py).

@@ -89,7 +89,7 @@ def confirm(
         # The directory said why (the ENT refused, or did not do it). On the ENT nothing is
         # rolled back: only what the directory knows is said, never « rien n'a été modifié ».
         log.warning("change %s not carried out: %s", intent, failure.message)
-        session.engine.understander.forget_roster()
+        session.engine.understander.roster.forget()
         _audit(session, pending, ActionOutcome.FAILED, failure.message)
         return _said(session, f"⚠️ La modification n'a pas abouti. {escape(failure.message)}")
     except Exception:
@@ -100,7 +100,7 @@ def confirm(
             "La modification a échoué à cause d'un problème technique : rien n'a été "
             "modifié. Réessayez plus tard ou contactez votre eRun.",
         )
-    session.engine.understander.forget_roster()
+    session.engine.understander.roster.forget()
     targets = response.targets or pending.targets
     if response.refusal:
         _audit(session, pending, ActionOutcome.REFUSED, response.refusal, targets)

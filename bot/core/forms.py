@@ -37,7 +37,7 @@ def continue_form(session: Session, form: Form, text: str) -> Outcome | None:
         directory = session.services.directory if structure else None
         understander = session.engine.understander
         u = understander.understand(text, directory, structure)
-        slot_value = understander.fill_slot(form.awaiting, text, directory, structure)
+        slot_value = understander.slots.fill(form.awaiting, text, directory, structure)
         if _stands_alone(u, answers_the_slot=slot_value is not None):
             state.form = None
             session.audit(form.intent, [], "superseded", "remplacée par un nouveau message")

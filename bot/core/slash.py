@@ -61,7 +61,7 @@ def command(session: Session, text: str) -> Outcome:
     if info is not None and info.kind in ("action", "query"):
         speaker = session.speaker
         structure = session.structure_id() if speaker.role in (Role.DIRECTOR, Role.ERUN) else None
-        slots = session.engine.understander.slots_for(
+        slots = session.engine.understander.slots.read(
             found.intent, rest, session.services.directory if structure else None, structure
         )
         session.entities = {n: r.value for n, r in slots.items() if r.value is not None}

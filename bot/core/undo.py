@@ -163,7 +163,7 @@ def pressed(session: Session, payload: RunIntent) -> Outcome:
     except (DirectoryFailure, NotFound) as failure:
         message = failure.message if isinstance(failure, DirectoryFailure) else str(failure)
         log.warning("undo of %s not carried out: %s", of, message)
-        session.engine.understander.forget_roster()
+        session.engine.understander.roster.forget()
         given_back = [n for u, n in zip(users, names, strict=False) if u in done]
         before = (
             f"Annulation faite pour {', '.join(given_back)}, mais pas pour la suite : "
@@ -181,7 +181,7 @@ def pressed(session: Session, payload: RunIntent) -> Outcome:
             "l'école ; si besoin, demandez la modification inverse par un nouveau message ou "
             "contactez votre eRun.",
         )
-    session.engine.understander.forget_roster()
+    session.engine.understander.roster.forget()
     text = _done_text(operation, names, _one(slots, "class_name"))
     _audit(session, action, done, "done", text, structure)
     return _said(session, text)

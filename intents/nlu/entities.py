@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
-from intents.nlu.normalize import REFUSED_ORDER, Lexicon, fold
+from intents.nlu.normalize import REFUSED_ORDER, Lexicon, apart, fold
 
 if TYPE_CHECKING:
     from intents.domain import Group, SchoolClass, User
@@ -115,7 +115,7 @@ class EntityReader:
     # -- profiles --------------------------------------------------------------------------
     def profiles(self, text: str) -> list[str]:
         """ENT profiles named by the message (Relative, Student), sorted."""
-        folded = f" {fold(text)} "
+        folded = f" {apart(fold(text))} "
         words = set(folded.split())
         found: set[str] = set()
         for profile in ("Relative", "Student"):
@@ -298,7 +298,7 @@ _SECTION = re.compile(r"\b(" + "|".join(sorted(_SECTIONS, key=len, reverse=True)
 def class_tokens(text: str) -> list[str]:
     """The message's words with class levels in one form: « ce 2 » → ce2, « grande section »
     → gs."""
-    folded = _SPLIT_LEVEL.sub(r"\1\2", fold(text))
+    folded = _SPLIT_LEVEL.sub(r"\1\2", apart(fold(text)))
     return _SECTION.sub(lambda m: _SECTIONS[m.group(1)], folded).split()
 
 
@@ -382,9 +382,11 @@ _LEVEL = re.compile(r"^(tps|ps|ms|gs|cp|ce1|ce2|cm1|cm2|ulis|clis)$")
 
 
 def _class_score(tokens: list[str], name: list[str], level: list[str]) -> float:
-    """Longest run of the class name found in the message, full names scoring highest."""
+    """Longest run of the class name found in the message; a name found whole scores above
+    any part, the longer of two whole names higher (« au cp-ce1 »: CP-CE1, not CP)."""
+    whole = 1.0 + len(name)
     if len(name) > 1 and "".join(name) in tokens:
-        return 2.0  # « cp2 » for « CP 2 », « cpa » for « CP A »
+        return whole  # « cp2 » for « CP 2 », « cpa » for « CP A »
     best = 0.0
     for start, token in enumerate(tokens):
         if token != name[0] and not (_LEVEL.match(token) and token in name):
@@ -397,10 +399,7 @@ def _class_score(tokens: list[str], name: list[str], level: list[str]) -> float:
             and tokens[start + run] == name[offset + run]
         ):
             run += 1
-        score = run / len(name)
-        if run == len(name):
-            score += 1.0
-        best = max(best, score)
+        best = max(best, whole if run == len(name) else run / len(name))
     if not best and level:
         hits = sum(1 for part in level if part in tokens and _LEVEL.match(part))
         best = 0.5 * hits / len(level)

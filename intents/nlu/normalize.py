@@ -17,6 +17,9 @@ import snowballstemmer
 _INVISIBLE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\ufeff]")
 _APOSTROPHES = re.compile(r"[’‘`´ʼ]")
 _NON_WORD = re.compile(r"[^a-z0-9/+ ]+")
+# « parents+eleves », « ce1/ce2 »: two words joined by a sign (« /debloquer », a command, and
+# « 1+1 » keep theirs).
+_JOINED = re.compile(r"(?<=[a-z0-9])[+/](?=[a-z])")
 _SPACES = re.compile(r"\s+")
 # Letters repeated three times or more ("merciiii", "svppp") are shouted, not spelled.
 _REPEATS = re.compile(r"([a-z])\1{2,}")
@@ -75,6 +78,12 @@ def fold(text: str) -> str:
     text = _NON_WORD.sub(" ", text)
     text = _REPEATS.sub(r"\1\1", text)
     return _SPACES.sub(" ", text).strip()
+
+
+def apart(folded: str) -> str:
+    """The folded text with words joined by a sign read apart, for naming who and what (the
+    classifier learnt its features with the signs kept)."""
+    return _JOINED.sub(" ", folded)
 
 
 @dataclass(frozen=True)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from intents.kb import KnowledgeBase
 from intents.nlu.clauses import several_topics
-from intents.nlu.entities import EntityReader, Resolution
+from intents.nlu.entities import EntityReader
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold, without_nothing_to_do
 from intents.nlu.relabel import Relabelling, links
+from intents.nlu.roster import Roster
+from intents.nlu.slots import SlotReader
 from intents.nlu.taught import TaughtPhrasings, Teachable
-from intents.registry import registry
-from intents.turn import RunIntent, SlotReading, Slots, SlotValue, slot_values
+from intents.turn import RunIntent, Slots, SlotValue, slot_values
 
 if TYPE_CHECKING:
-    from intents.domain import Directory, Group, SchoolClass, Structure, User
+    from intents.domain import Directory
 
-# How long names read from the directory are reused for understanding; the core forgets them
-# at once after its own changes, so this only bounds staleness after an external import.
-ROSTER_SECONDS = 10.0
 # Similarity of a message to a knowledge phrasing it repeats once normalised (cosine 1).
 SAID_AS_WRITTEN = 0.999
 REMOVE_ACCOUNT = "action.remove_manual_account"
@@ -63,40 +59,14 @@ class Understander(Teachable, Relabelling):
         self.reader = reader or EntityReader(kb.lexicon)
         self.floor = floor if floor is not None else matcher.config.floor
         self.counterpart, self.reasons = links(kb)
-        self._roster: dict[tuple[int, str, str], tuple[float, Any]] = {}
+        self.roster = Roster(lambda: matcher.word_counts)
+        self.slots = SlotReader(self.reader, self.roster)
         self.taught = TaughtPhrasings(kb, matcher)  # phrasings an eRun taught in chat
         # The uncovered services each answer speaks of (none, as a rule).
         self.covered = {
             e.id: kb.lexicon.services_in(kb.lexicon.rewrite(fold(f"{e.title} {e.answer or ''}")))
             for e in kb.entries.values()
         }
-
-    def forget_roster(self) -> None:
-        """Drop the cached names: the directory has just changed."""
-        self._roster.clear()
-
-    def _read(self, directory: Directory, kind: str, structure_id: str) -> Any:
-        key = (id(directory), kind, structure_id)
-        cached = self._roster.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < ROSTER_SECONDS:
-            return cached[1]
-        value: list[User] | list[SchoolClass] | list[Group] | list[Structure]
-        if kind == "teachers":
-            value = directory.users(structure_id, profiles=["Teacher"])
-        elif kind == "users":
-            value = directory.users(structure_id)
-        elif kind == "everyone":
-            # Removed accounts too: naming one gets « already deleted », not a look-alike.
-            value = directory.users(structure_id, include_removed=True)
-        elif kind == "classes":
-            value = directory.classes(structure_id)
-        elif kind == "structures":
-            value = directory.structures()
-        else:
-            value = directory.groups(structure_id)
-        self._roster[key] = (now, value)
-        return value
 
     def rejects(self, analysis: Analysis, floor: float | None = None) -> bool:
         """Out of scope: too unsure, out of scope more likely, or nearest to an off-topic
@@ -146,29 +116,9 @@ class Understander(Teachable, Relabelling):
             return OUT_OF_SCOPE, confidence
         return intent, confidence
 
-    def read_roster(self, directory: Directory, structure_id: str) -> None:
-        """Read the school's people, classes and groups now, and the other schools' teachers:
-        the next message waits for no database."""
-        self._without_names("", directory, structure_id)
-        for kind in ("teachers", "everyone", "classes", "groups"):
-            self._read(directory, kind, structure_id)
-        for structure in self._read(directory, "structures", ""):
-            self._read(directory, "teachers", structure.id)
-
     def _without_names(self, text: str, directory: Directory, structure_id: str) -> str:
         """The message less the school's people names: they say who, never what to do."""
-        key = (id(directory), "names", structure_id)
-        cached = self._roster.get(key)
-        if cached is None or time.monotonic() - cached[0] >= ROSTER_SECONDS:
-            names: set[str] = set()
-            for user in self._read(directory, "users", structure_id):
-                for part in fold(f"{user.first_name} {user.last_name}").split():
-                    # A name that is also a common word of the knowledge (« Petit ») stays.
-                    if len(part) >= 3 and self.matcher.word_counts.get(part, 0) < 3:
-                        names.add(part)
-            cached = (time.monotonic(), names)
-            self._roster[key] = cached
-        names = cached[1]
+        names = self.roster.names(directory, structure_id)
         words = fold(text).split()
         kept = [w for w in words if w not in names]
         return " ".join(kept) if len(kept) != len(words) else text
@@ -184,8 +134,10 @@ class Understander(Teachable, Relabelling):
         """What the message asks; a follow-up (« et pour les débloquer ? ») is read after the
         `topic` of the conversation, whose words never make it an order or a question."""
         readable = without_nothing_to_do(text)
+        named_someone = False
         if directory is not None and structure_id is not None:
-            readable = self._without_names(readable, directory, structure_id)
+            without_names = self._without_names(readable, directory, structure_id)
+            named_someone, readable = without_names != readable, without_names
         if topic is None:
             analysis = self.matcher.analyse(readable)
         else:
@@ -193,11 +145,15 @@ class Understander(Teachable, Relabelling):
             analysis.cues = self.matcher.read_cues(readable)
         intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
         slots: Slots = {}
-        if intent in self.kb.intents and self.kb.intents[intent].kind == "action":
-            slots = self.slots_for(intent, text, directory, structure_id)
+        if named_someone and self._kind(intent) == "dialogue":
+            shorthand = self._shorthand_order(analysis, text, directory, structure_id)
+            if shorthand is not None:
+                intent, confidence, slots = shorthand
+        if self._kind(intent) == "action" and not slots:
+            slots = self.slots.read(intent, text, directory, structure_id)
             if self._teacher_to_remove(intent, analysis, slots, directory, structure_id):
                 intent = DETACH
-                slots = self.slots_for(intent, text, directory, structure_id)
+                slots = self.slots.read(intent, text, directory, structure_id)
         alternatives = [
             (c.intent, c.confidence) for c in analysis.ranking[:4] if c.intent != intent
         ][:3]
@@ -205,11 +161,29 @@ class Understander(Teachable, Relabelling):
         action = self.kb.action_for_howto.get(intent)
         if action is not None:
             action = self._polarity(action, analysis)
-            u.offer = RunIntent(action, self.slots_for(action, text, directory, structure_id))
+            u.offer = RunIntent(action, self.slots.read(action, text, directory, structure_id))
         if intent != OUT_OF_SCOPE:
             self.check_margin(u, analysis)
             u.questions = self._questions(text, intent)
         return u
+
+    def _kind(self, intent: str) -> str | None:
+        info = self.kb.intents.get(intent)
+        return info.kind if info is not None else None
+
+    def _shorthand_order(
+        self, analysis: Analysis, text: str, directory: Directory | None, structure_id: str | None
+    ) -> tuple[str, float, Slots] | None:
+        """« hélène lefebvre dumont au ce1 merci »: the names read out, « au ce1 merci » looks
+        like thanks; but an action whose every slot (two or more) the message fills with
+        someone and something of the school is the order, in a director's shorthand."""
+        for candidate in analysis.ranking[1:3]:
+            if self._kind(candidate.intent) != "action" or candidate.confidence < self.floor:
+                continue
+            slots = self.slots.read(candidate.intent, text, directory, structure_id)
+            if len(slots) >= 2 and all(r.value is not None for r in slots.values()):
+                return candidate.intent, candidate.confidence, slots
+        return None
 
     def _teacher_to_remove(
         self,
@@ -228,7 +202,7 @@ class Understander(Teachable, Relabelling):
         named = slots.get("account")
         if named is None or not isinstance(named.value, str):
             return False
-        if named.value not in {u.id for u in self._read(directory, "teachers", structure_id)}:
+        if named.value not in {u.id for u in self.roster.teachers(directory, structure_id)}:
             return False
         if not any(w.startswith("compte") for w in fold(analysis.text).split()):
             return True
@@ -275,142 +249,3 @@ class Understander(Teachable, Relabelling):
         if entry.kind != "faq":
             return None
         return intent
-
-    # -- entities --------------------------------------------------------------------------
-    def slots_for(
-        self, intent: str, text: str, directory: Directory | None, structure_id: str | None
-    ) -> Slots:
-        """What the message says of each slot the intent's handler declared."""
-        slots: Slots = {}
-        spec = registry.spec(intent, intent.split(".", 1)[0])
-        targets: str | None = None
-        for slot in spec.slots if spec else ():
-            if slot == "profiles":
-                profiles = self.reader.target_profiles(text)
-                if profiles:
-                    slots["profiles"] = SlotReading(value=profiles)
-                continue
-            if directory is None or structure_id is None:
-                continue
-            # « je ne veux pas détacher X ; par contre Y » : X is named, but not as a target.
-            targets = self.reader.affirmed(text) if targets is None else targets
-            resolution = self.resolve(slot, targets, directory, structure_id)
-            slots[slot] = _reading(resolution, targets)
-        return slots
-
-    def fill_slot(
-        self, slot: str, text: str, directory: Directory | None, structure_id: str | None
-    ) -> SlotReading | None:
-        """The value of one awaited slot read from a follow-up message, if it names one."""
-        if slot == "profiles":
-            profiles = self.reader.profiles(text)
-            return SlotReading(value=profiles) if profiles else None
-        if directory is None or structure_id is None:
-            return None
-        resolution = self.resolve(slot, text, directory, structure_id)
-        if resolution.value is None and not resolution.candidates:
-            return None
-        return _reading(resolution, text)
-
-    def _named_elsewhere(self, text: str, directory: Directory, structure_id: str) -> str | None:
-        """The full name of a teacher of another school whom the message names in full."""
-        here = {u.id for u in self._read(directory, "teachers", structure_id)}
-        others = [
-            u
-            for s in self._read(directory, "structures", "")
-            if s.id != structure_id
-            for u in self._read(directory, "teachers", s.id)
-            if u.id not in here
-        ]
-        return self._named_among(text, others)
-
-    def _named_removed(self, text: str, directory: Directory, structure_id: str) -> str | None:
-        """The full name of a teacher of the school, pre-deleted or deleted, whom the message
-        names by a last name."""
-        removed = [
-            u
-            for u in self._read(directory, "everyone", structure_id)
-            if u.profile == "Teacher" and (u.pre_deleted or u.deleted)
-        ]
-        return self._named_among(text, removed)
-
-    def _named_among(self, text: str, people: list[User]) -> str | None:
-        """The full name of whom of `people` the message names by a last name."""
-        found = self.reader.person(_without_class_words(text), people)
-        if found.value is None or found.partial:
-            return None
-        return next(u.full_name for u in people if u.id == found.value)
-
-    def _several(self, text: str, people: list[User]) -> Resolution | None:
-        """« supprime les comptes de X et Y »: each part names one person, and they differ."""
-        parts = [p for p in _LIST_SEPARATORS.split(text) if p.strip()]
-        if len(parts) < 2:
-            return None
-        ids: list[str] = []
-        # Read part after part: the first that names nobody, or someone named before, ends
-        # it (« Bonjour, … » in a long message costs one reading, not one per clause).
-        for part in parts:
-            found = self.reader.person(part, people)
-            if found.value is None or found.partial or found.value in ids:
-                return None
-            ids.append(found.value)
-        return Resolution(several=ids)
-
-    def resolve(self, slot: str, text: str, directory: Directory, structure_id: str) -> Resolution:
-        if slot == "teacher":
-            teachers = self._read(directory, "teachers", structure_id)
-            found = self.reader.person(_without_class_words(text), teachers)
-            if found.partial or (found.value is None and not found.candidates):
-                # « hugo lambert » after Hugo left: not Marie-Hélène Vasseur-Lambert; nor
-                # anyone else for a teacher whose account is being deleted (« vanacker »).
-                away = self._named_elsewhere(text, directory, structure_id) or self._named_removed(
-                    text, directory, structure_id
-                )
-                if away is not None:
-                    return Resolution(absent=away)
-            if found.value is None and not found.candidates:
-                classes = self._read(directory, "classes", structure_id)
-                by_class = self.reader.teacher_of_class(text, teachers, classes)
-                if by_class.value or by_class.candidates:
-                    return by_class
-            return found
-        if slot == "class":
-            return self.reader.school_class(text, self._read(directory, "classes", structure_id))
-        if slot == "group":
-            return self.reader.group(text, self._read(directory, "groups", structure_id))
-        if slot == "account":
-            everyone = self._read(directory, "everyone", structure_id)
-            people = [u for u in everyone if u.source == "MANUAL"]
-            several = self._several(text, everyone)
-            if several:
-                return several
-            found = self.reader.person(text, people)
-            if found.value is None and not found.candidates:
-                # A non-manual account named on purpose gets a clear refusal, not "not found".
-                others = self.reader.person(text, everyone)
-                if others.value is not None:
-                    return others
-            return found
-        return Resolution()
-
-
-_LIST_SEPARATORS = re.compile(r",|;|\bet\b|\bainsi que\b", re.IGNORECASE)
-
-
-def _reading(resolution: Resolution, text: str) -> SlotReading:
-    if resolution.several:
-        return SlotReading(value=list(resolution.several))
-    if resolution.absent is not None:
-        return SlotReading(absent=resolution.absent, query=text)
-    if resolution.value is not None:
-        return SlotReading(value=resolution.value)
-    if resolution.candidates:
-        return SlotReading(candidates=tuple(resolution.candidates))
-    return SlotReading(suggestions=tuple(resolution.suggestions), query=text)
-
-
-_CLASS_WORDS = re.compile(r"\b(?:cp|ce1|ce2|cm1|cm2|tps|ps|ms|gs)\b(?:\s+[ab]\b)?", re.I)
-
-
-def _without_class_words(text: str) -> str:
-    return _CLASS_WORDS.sub(" ", text)
