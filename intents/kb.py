@@ -191,6 +191,11 @@ class KnowledgeBase:
         entry = self.entries.get(intent_id)
         return entry.title if entry else intent_id
 
+    def kind(self, intent_id: str) -> str | None:
+        """faq, action, query or dialogue (intents.yaml); None for an id it does not list."""
+        info = self.intents.get(intent_id)
+        return info.kind if info is not None else None
+
     @cached_property
     def action_for_howto(self) -> dict[str, str]:
         """How-to id → the first action that does it (offered to a linked director)."""

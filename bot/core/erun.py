@@ -26,6 +26,7 @@ from intents.french import count
 from intents.kb import escape
 from intents.nlu.analysis import OUT_OF_SCOPE
 from intents.nlu.normalize import fold
+from intents.nlu.taught import TEACHABLE_KINDS
 from intents.registry import Permission
 from intents.turn import Choice, RunIntent, SlotReading
 
@@ -42,7 +43,6 @@ GROUP_BUTTONS = 8
 QUESTIONS_SHOWN = 8
 TOPICS_OFFERED = 6
 TASK_LIFETIME = timedelta(minutes=30)
-TEACHABLE_KINDS = ("faq", "dialogue")
 
 
 def allowed(session: Session) -> Outcome | None:
@@ -241,8 +241,7 @@ def _offer_topics(session: Session, ids: list[int], words: str = "") -> Outcome:
 def _teach(session: Session, ids: list[int], topic: str) -> Outcome:
     """The askers get the topic's answer; their phrasings become its examples at once."""
     entry = session.kb.entries.get(topic)
-    info = session.kb.intents.get(topic)
-    if entry is None or not entry.answer or info is None or info.kind not in TEACHABLE_KINDS:
+    if entry is None or not entry.answer or session.kb.kind(topic) not in TEACHABLE_KINDS:
         return session.text("Ce sujet n'existe plus dans la base. Choisissez-en un autre.")
     won = _resolve(session, ids, Resolution.FAQ, intent=topic)
     session.state.erun_task = None
@@ -293,14 +292,8 @@ def _search(session: Session, words: str) -> list[str]:
 
 
 def _teachable(session: Session, intent: str) -> bool:
-    info = session.kb.intents.get(intent)
     entry = session.kb.entries.get(intent)
-    return (
-        info is not None
-        and info.kind in TEACHABLE_KINDS
-        and entry is not None
-        and bool(entry.answer)
-    )
+    return session.kb.kind(intent) in TEACHABLE_KINDS and entry is not None and bool(entry.answer)
 
 
 # -- closing -----------------------------------------------------------------------------------

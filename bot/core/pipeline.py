@@ -90,8 +90,7 @@ def _another_school(session: Session, u: Understanding, text: str) -> Outcome | 
     """A director who asks about another school than their own is told why nothing is done
     (« il est reparti à Pasteur » about a teacher of the school is no such request)."""
     intent = u.intent
-    info = session.kb.intents.get(intent)
-    if session.speaker.role != Role.DIRECTOR or info is None or info.kind not in SCHOOL_KINDS:
+    if session.speaker.role != Role.DIRECTOR or session.kb.kind(intent) not in SCHOOL_KINDS:
         return None
     if any(r.value is not None for name, r in u.slots.items() if name != "profiles"):
         return None
@@ -111,8 +110,7 @@ def run_intent(
 ) -> Outcome:
     """Check the speaker's rights once, then run the handler of that intent."""
     session.intent = intent
-    info = session.kb.intents.get(intent)
-    spec = registry.spec(intent, info.kind if info else "faq")
+    spec = registry.spec(intent, session.kb.kind(intent) or "faq")
     if spec is None:
         return out_of_scope(session, None)
     structure = session.structure_id()
@@ -141,8 +139,7 @@ def run_intent(
         if asked is not None and response.says:
             response.says[-1].text += f"\n\n{asked}"
     elif (
-        info is not None
-        and info.kind == "faq"
+        session.kb.kind(intent) == "faq"
         and text
         and not response.awaiting
         and response.says

@@ -57,8 +57,7 @@ def command(session: Session, text: str) -> Outcome:
         return stats_command.show(session)
     assert found.intent is not None
     slots = {}
-    info = session.kb.intents.get(found.intent)
-    if info is not None and info.kind in ("action", "query"):
+    if session.kb.kind(found.intent) in ("action", "query"):
         speaker = session.speaker
         structure = session.structure_id() if speaker.role in (Role.DIRECTOR, Role.ERUN) else None
         slots = session.engine.understander.slots.read(

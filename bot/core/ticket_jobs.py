@@ -85,8 +85,7 @@ def answer_asker(engine: Engine, payload: jobs.AnswerAsker, now: datetime) -> li
         )
         return sends(session, [Say(text)])
     intent = payload.intent or ""
-    info = session.kb.intents.get(intent)
-    spec = registry.spec(intent, info.kind if info else "faq")
+    spec = registry.spec(intent, session.kb.kind(intent) or "faq")
     if spec is None or intent not in session.kb.entries:
         log.error("answer to %s names an unknown intent %r", payload.speaker_key, intent)
         return []

@@ -36,7 +36,7 @@ class Relabelling:
         and blocking has a polarity."""
         best = analysis.best
         intent = best.intent
-        kind = self.kb.intents[intent].kind if intent in self.kb.intents else "faq"
+        kind = self.kb.kind(intent) or "faq"
         # Asking how to do something is a how-to, even in words close to an order…
         cues, question = analysis.cues, analysis.is_question
         asked = cues.howto or question
@@ -69,7 +69,7 @@ class Relabelling:
         reason = self.reasons.get(intent)
         if reason is None or analysis.cues.howto or "raison" not in analysis.concepts:
             return None
-        if analysis.cues.order and self.kb.intents[intent].kind == "action":
+        if analysis.cues.order and self.kb.kind(intent) == "action":
             return None  # « supprime le groupe APE, c'est un risque » : an order, with its reason
         close = {c.intent for c in analysis.ranking[1:4] if c.confidence >= self.floor}
         return reason if reason in close else None
@@ -81,10 +81,8 @@ class Relabelling:
             return None
         howto = self.counterpart.get(action)
         for candidate in analysis.ranking[1:4]:
-            info = self.kb.intents.get(candidate.intent)
             if (
-                info is not None
-                and info.kind == "query"
+                self.kb.kind(candidate.intent) == "query"
                 and self.counterpart.get(candidate.intent) == howto
                 and candidate.confidence >= self.floor
             ):

@@ -36,8 +36,7 @@ class Roster:
     def warm(self, directory: Directory, structure_id: str) -> None:
         """Read the school's people, classes and groups now, and the other schools' teachers:
         the next message waits for no database."""
-        self.names(directory, structure_id)
-        self.users(directory, structure_id)
+        self.names(directory, structure_id)  # the users too
         self.everyone(directory, structure_id)
         self.classes(directory, structure_id)
         self.groups(directory, structure_id)

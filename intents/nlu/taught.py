@@ -220,10 +220,10 @@ def check_teachable(kb: KnowledgeBase, intent: str) -> None:
     """Raise ValueError (in French) unless an eRun may teach phrasings of this intent."""
     if intent == OUT_OF_SCOPE:
         raise ValueError("« hors périmètre » ne s'apprend pas : choisissez une intention")
-    info = kb.intents.get(intent)
-    if info is None or intent not in kb.entries:
+    kind = kb.kind(intent)
+    if kind is None or intent not in kb.entries:
         raise ValueError(f"intention inconnue : {intent}")
-    if intent.startswith("action.") or info.kind not in TEACHABLE_KINDS:
+    if intent.startswith("action.") or kind not in TEACHABLE_KINDS:
         raise ValueError(
             f"{intent} : seule une réponse de la FAQ ou du dialogue s'apprend ici, "
             "jamais une action ni une requête sur l'annuaire"

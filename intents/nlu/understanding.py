@@ -83,8 +83,7 @@ class Understander(Teachable, Relabelling):
         config = self.matcher.config
         rejection = self.matcher.calibrate(analysis.out_of_scope_score)
         limit = self.floor if floor is None else floor
-        info = self.kb.intents.get(best.intent)
-        if config.dialogue_floor is not None and info is not None and info.kind == "dialogue":
+        if config.dialogue_floor is not None and self.kb.kind(best.intent) == "dialogue":
             # « merci », « salut » : short, with no word of the domain, and harmless.
             limit = config.dialogue_floor
         return (
@@ -105,8 +104,7 @@ class Understander(Teachable, Relabelling):
             rejection = self.matcher.calibrate(analysis.out_of_scope_score)
             return OUT_OF_SCOPE, max(rejection, 1.0 - best.confidence) if best.confidence else 1.0
         intent, confidence = self.relabel(analysis)
-        info = self.kb.intents.get(intent)
-        acts = info is not None and info.kind in ("action", "query")
+        acts = self.kb.kind(intent) in ("action", "query")
         # « crée un groupe avec les parents délégués »: the document never says how to create,
         # and no action nor list of the assistant does it. « débloque mon compte pronote » is
         # about another service, whatever the words around it: never an action, and a question
@@ -145,11 +143,11 @@ class Understander(Teachable, Relabelling):
             analysis.cues = self.matcher.read_cues(readable)
         intent, confidence = self.taught.overrule(analysis, self.decide(analysis))
         slots: Slots = {}
-        if named_someone and self._kind(intent) == "dialogue":
+        if named_someone and self.kb.kind(intent) == "dialogue":
             shorthand = self._shorthand_order(analysis, text, directory, structure_id)
             if shorthand is not None:
                 intent, confidence, slots = shorthand
-        if self._kind(intent) == "action" and not slots:
+        if self.kb.kind(intent) == "action" and not slots:
             slots = self.slots.read(intent, text, directory, structure_id)
             if self._teacher_to_remove(intent, analysis, slots, directory, structure_id):
                 intent = DETACH
@@ -167,10 +165,6 @@ class Understander(Teachable, Relabelling):
             u.questions = self._questions(text, intent)
         return u
 
-    def _kind(self, intent: str) -> str | None:
-        info = self.kb.intents.get(intent)
-        return info.kind if info is not None else None
-
     def _shorthand_order(
         self, analysis: Analysis, text: str, directory: Directory | None, structure_id: str | None
     ) -> tuple[str, float, Slots] | None:
@@ -178,7 +172,7 @@ class Understander(Teachable, Relabelling):
         like thanks; but an action whose every slot (two or more) the message fills with
         someone and something of the school is the order, in a director's shorthand."""
         for candidate in analysis.ranking[1:3]:
-            if self._kind(candidate.intent) != "action" or candidate.confidence < self.floor:
+            if self.kb.kind(candidate.intent) != "action" or candidate.confidence < self.floor:
                 continue
             slots = self.slots.read(candidate.intent, text, directory, structure_id)
             if len(slots) >= 2 and all(r.value is not None for r in slots.values()):
@@ -218,7 +212,7 @@ class Understander(Teachable, Relabelling):
         pair = {first.intent, second.intent}
         if any(self.counterpart.get(i) in pair for i in pair):
             return  # an order and its how-to: the cues already decided
-        if analysis.cues.order and self.kb.intents[first.intent].kind == "action":
+        if analysis.cues.order and self.kb.kind(first.intent) == "action":
             return  # an order to the assistant is not a question to clarify
         if (
             first.confidence - second.confidence < self.matcher.config.margin
@@ -234,7 +228,7 @@ class Understander(Teachable, Relabelling):
     def _questions(self, text: str, main: str) -> list[str]:
         """The FAQ topics of a message that asks several questions (intents/nlu/clauses.py)."""
         return several_topics(
-            text, main, self._topic, self.kb.title, lambda i: self.kb.intents[i].kind == "faq"
+            text, main, self._topic, self.kb.title, lambda i: self.kb.kind(i) == "faq"
         )
 
     def _topic(self, question: str) -> str | None:
