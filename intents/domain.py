@@ -32,6 +32,8 @@ class Speaker:
 
 
 PROFILES = ("Teacher", "Personnel", "Student", "Relative", "Guest")
+# The profiles the assistant blocks and unblocks, every account of one at once.
+BLOCKABLE_PROFILES = ("Relative", "Student")
 SOURCES = ("AAF1D", "MANUAL", "CSV")
 FUNCTIONS = ("DIRECTOR", "ERUN")
 GROUP_TYPES = ("ManualGroup", "ProfileGroup", "FunctionalGroup")

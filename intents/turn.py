@@ -26,14 +26,19 @@ class SlotReading:
     unanswered: bool = False
     # Someone named in full who is not (or no longer) part of the school.
     absent: str | None = None
+    # The account of that person when it is still this school's, pre-deleted or deleted: it
+    # is whom the message names, though no order can take them.
+    removed: str | None = None
 
 
 Slots = dict[str, SlotReading]
 
 
 def slot_values(slots: Slots) -> dict[str, SlotValue]:
-    """The slots that hold a value: what an evaluation or a log may show."""
-    return {name: r.value for name, r in slots.items() if r.value is not None}
+    """The slots that hold a value, or name a removed account of the school: what an
+    evaluation or a log may show."""
+    named = {name: r.value if r.value is not None else r.removed for name, r in slots.items()}
+    return {name: value for name, value in named.items() if value is not None}
 
 
 # -- button payloads: kept server side, behind an opaque id -----------------------------------

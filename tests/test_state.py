@@ -27,6 +27,7 @@ def _full_state() -> ConversationState:
             {
                 "teacher": SlotReading(value="t1"),
                 "class": SlotReading(candidates=("c1", "c2"), query="ce", unanswered=True),
+                "account": SlotReading(absent="Bernard Vanacker", removed="t9", query="vanacker"),
             },
             AT,
         ),

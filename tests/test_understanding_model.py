@@ -197,6 +197,17 @@ def test_a_director_gets_no_action_for_another_service(talk, text: str) -> None:
         ("supprime les groupes google drive", OUT_OF_SCOPE),
         ("rattache Mme Leroy au CE1 sur e-primo", OUT_OF_SCOPE),
         ("bloque les parents sur classdojo", OUT_OF_SCOPE),
+        ("je ne me souviens plus du mot de passe de mon compte la poste", OUT_OF_SCOPE),
+        # Deleted things are not recovered in the document; space is, by emptying the trash.
+        ("j'ai vidé la corbeille trop vite, je peux ravoir mes fichiers ?", OUT_OF_SCOPE),
+        ("comment restaurer un document qui est dans la corbeille", OUT_OF_SCOPE),
+        ("comment récupérer de l'espace, je supprime quoi ?", "data.free_space"),
+        ("vider la corbeille pour récupérer de la place", "data.free_space"),
+        ("plus de place, je supprime quoi pour récupérer du quota ?", "data.free_space"),
+        # Nor which day the rentrée falls on, nor how to close one's own account.
+        ("quel jour tombe la rentrée des classes cette année", OUT_OF_SCOPE),
+        ("à la rentrée, quand est-ce que les comptes seront actifs ?", "accounts.rentree"),
+        ("je veux fermer mon compte ENT de parent, comment faire", OUT_OF_SCOPE),
         ("j'ai oublié mon mot de passe educonnect", "educonnect.forgot_credentials"),
         # The activation answer speaks of FranceConnect through impots.gouv and ameli.
         (
@@ -217,6 +228,10 @@ ORDERS_TO_CREATE = [
     "je voudrais que tu crées la classe de CE2 B",
     "duplique le groupe des délégués pour cette année",
     "crée la classe de CM2 B et mets-y M. Petit",
+    # Nor how to change a class's level (it comes from ONDE) or activate someone's account.
+    "passe la classe de CM1 en niveau CM1-CM2",
+    "change le niveau de la classe de CE1, c'est un CE1-CE2 cette année",
+    "active le compte de Kévin Lagache",
 ]
 
 

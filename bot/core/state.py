@@ -305,6 +305,7 @@ def _slots_out(slots: Slots) -> dict[str, Any]:
             "query": r.query,
             "unanswered": r.unanswered,
             "absent": r.absent,
+            "removed": r.removed,
         }
         for name, r in slots.items()
     }
@@ -319,6 +320,7 @@ def _read_slots(data: dict[str, Any]) -> Slots:
             query=_read_optional_str(r.get("query")),
             unanswered=bool(r.get("unanswered", False)),
             absent=_read_optional_str(r.get("absent")),
+            removed=_read_optional_str(r.get("removed")),
         )
         for name, r in dict(data).items()
     }

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
+from intents.domain import BLOCKABLE_PROFILES
 from intents.nlu.normalize import REFUSED_ORDER, Lexicon, apart, fold
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ HONORIFICS = {
     "mrs",
     "melle",
 }
+# The small words of compound last names (« D'Almeida », « Van de Velde »): a message holds
+# them for other reasons (« l'intervenante d'anglais », « la classe de CP »).
+PARTICLES = {"d", "de", "du", "des", "l", "la", "le", "van", "von", "der", "den", "da", "di"}
 TEACHER_WORDS = {"maitresse", "maitre", "enseignant", "enseignante", "prof", "instit"}
 # Words of a group's name that say nothing about which group is meant.
 GROUP_FILLER = {"groupe", "groupes", "de", "des", "du", "l", "la", "le", "les", "d", "a"}
@@ -80,6 +84,8 @@ class Resolution:
     partial: bool = False
     # Someone the message names fully who is not among the people looked at.
     absent: str | None = None
+    # Their id, when they are a removed (pre-deleted or deleted) account of the school.
+    removed: str | None = None
     # Several people named in one order (« les comptes de X et Y »).
     several: list[str] = field(default_factory=list)
 
@@ -118,7 +124,7 @@ class EntityReader:
         folded = f" {apart(fold(text))} "
         words = set(folded.split())
         found: set[str] = set()
-        for profile in ("Relative", "Student"):
+        for profile in BLOCKABLE_PROFILES:
             if words & self._profile_words.get(profile, set()) or any(
                 f" {p} " in folded for p in self._profile_phrases.get(profile, [])
             ):
@@ -128,7 +134,7 @@ class EntityReader:
             if words & both or any(
                 f" {p} " in folded for p in self._profile_phrases.get("both", [])
             ):
-                found = {"Relative", "Student"}
+                found = set(BLOCKABLE_PROFILES)
         return sorted(found)
 
     # -- people ----------------------------------------------------------------------------
@@ -355,7 +361,8 @@ def _name_score(ratios: _Ratios, first: list[str], last: list[str]) -> float:
     if not last_hits or min(last_hits) < NAME_SCORE_FLOOR:
         # Hyphenated or compound last names may be typed in part (« Vasseur »), but that
         # part alone scores below any full name, and less again than a full name + first.
-        if len(last) > 1 and max(last_hits, default=0) >= 95:
+        named = [hit for part, hit in zip(last, last_hits, strict=True) if part not in PARTICLES]
+        if len(last) > 1 and max(named, default=0) >= 95:
             last_score = 0.6
         else:
             return 0.0

@@ -17,6 +17,7 @@ from intents.kb import KnowledgeBase
 from intents.nlu import fitted_cache
 from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate, Cues
 from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
+from intents.nlu.clauses import read_clause_order
 from intents.nlu.normalize import fold, stem
 from intents.nlu.postings import Postings, unit
 from intents.nlu.ranking import Shortlister
@@ -282,6 +283,7 @@ class Matcher:
             requested=self._requested(normalized) if REQUEST_CUE in counts else frozenset(),
         )
         analysis.cues = _cues(counts)
+        read_clause_order(analysis, self.lexicon)
         if not vector:
             return analysis
         # Examples of one intent are contiguous (see label_ranges): the nearest phrasing of

@@ -77,11 +77,12 @@ class SlotReader:
         if found.partial or (found.value is None and not found.candidates):
             # « hugo lambert » after Hugo left: not Marie-Hélène Vasseur-Lambert; nor anyone
             # else for a teacher whose account is being deleted (« vanacker »).
-            away = self._named_elsewhere(text, directory, structure_id) or self._named_removed(
-                text, directory, structure_id
-            )
-            if away is not None:
-                return Resolution(absent=away)
+            elsewhere = self._named_elsewhere(text, directory, structure_id)
+            if elsewhere is not None:
+                return Resolution(absent=elsewhere.full_name)
+            removed = self._named_removed(text, directory, structure_id)
+            if removed is not None:
+                return Resolution(absent=removed.full_name, removed=removed.id)
         if found.value is None and not found.candidates:
             classes = self.roster.classes(directory, structure_id)
             by_class = self.reader.teacher_of_class(text, teachers, classes)
@@ -102,8 +103,8 @@ class SlotReader:
                 return others
         return found
 
-    def _named_elsewhere(self, text: str, directory: Directory, structure_id: str) -> str | None:
-        """The full name of a teacher of another school whom the message names in full."""
+    def _named_elsewhere(self, text: str, directory: Directory, structure_id: str) -> User | None:
+        """A teacher of another school whom the message names in full."""
         here = {u.id for u in self.roster.teachers(directory, structure_id)}
         others = [
             u
@@ -114,9 +115,9 @@ class SlotReader:
         ]
         return self._named_among(text, others)
 
-    def _named_removed(self, text: str, directory: Directory, structure_id: str) -> str | None:
-        """The full name of a teacher of the school, pre-deleted or deleted, whom the message
-        names by a last name."""
+    def _named_removed(self, text: str, directory: Directory, structure_id: str) -> User | None:
+        """A teacher of the school, pre-deleted or deleted, whom the message names by a last
+        name."""
         removed = [
             u
             for u in self.roster.everyone(directory, structure_id)
@@ -124,12 +125,12 @@ class SlotReader:
         ]
         return self._named_among(text, removed)
 
-    def _named_among(self, text: str, people: list[User]) -> str | None:
-        """The full name of whom of `people` the message names by a last name."""
+    def _named_among(self, text: str, people: list[User]) -> User | None:
+        """Whom of `people` the message names by a last name."""
         found = self.reader.person(_without_class_words(text), people)
         if found.value is None or found.partial:
             return None
-        return next(u.full_name for u in people if u.id == found.value)
+        return next(u for u in people if u.id == found.value)
 
     def _several(self, text: str, people: list[User]) -> Resolution | None:
         """« supprime les comptes de X et Y »: each part names one person, and they differ."""
@@ -151,7 +152,7 @@ def _reading(resolution: Resolution, text: str) -> SlotReading:
     if resolution.several:
         return SlotReading(value=list(resolution.several))
     if resolution.absent is not None:
-        return SlotReading(absent=resolution.absent, query=text)
+        return SlotReading(absent=resolution.absent, removed=resolution.removed, query=text)
     if resolution.value is not None:
         return SlotReading(value=resolution.value)
     if resolution.candidates:

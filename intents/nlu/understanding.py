@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from intents.domain import BLOCKABLE_PROFILES
 from intents.kb import KnowledgeBase
 from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold, without_nothing_to_do
-from intents.nlu.relabel import Relabelling, links
+from intents.nlu.relabel import BLOCKING, Relabelling, links
 from intents.nlu.roster import Roster
 from intents.nlu.slots import SlotReader
 from intents.nlu.taught import TaughtPhrasings, Teachable
@@ -19,6 +21,7 @@ from intents.turn import RunIntent, Slots, SlotValue, slot_values
 if TYPE_CHECKING:
     from intents.domain import Directory
 
+_WORD = re.compile(r"[^\W_]+")
 # Similarity of a message to a knowledge phrasing it repeats once normalised (cosine 1).
 SAID_AS_WRITTEN = 0.999
 REMOVE_ACCOUNT = "action.remove_manual_account"
@@ -115,11 +118,13 @@ class Understander(Teachable, Relabelling):
         return intent, confidence
 
     def _without_names(self, text: str, directory: Directory, structure_id: str) -> str:
-        """The message less the school's people names: they say who, never what to do."""
+        """The message less the school's people names: they say who, never what to do. The
+        signs that start a clause stay; a question mark at the end goes: asked of someone of
+        the school (« associer Mme Fontaine à la classe ULIS ? »), it is about doing it to
+        them, not about how it is done."""
         names = self.roster.names(directory, structure_id)
-        words = fold(text).split()
-        kept = [w for w in words if w not in names]
-        return " ".join(kept) if len(kept) != len(words) else text
+        kept = _WORD.sub(lambda word: "" if fold(word[0]) in names else word[0], text)
+        return kept.rstrip().rstrip("?") if kept != text else text
 
     def understand(
         self,
@@ -147,6 +152,12 @@ class Understander(Teachable, Relabelling):
             shorthand = self._shorthand_order(analysis, text, directory, structure_id)
             if shorthand is not None:
                 intent, confidence, slots = shorthand
+        if (
+            intent in BLOCKING
+            and named_someone
+            and self._names_one_account(text, directory, structure_id)
+        ):
+            intent = OUT_OF_SCOPE
         if self.kb.kind(intent) == "action" and not slots:
             slots = self.slots.read(intent, text, directory, structure_id)
             if self._teacher_to_remove(intent, analysis, slots, directory, structure_id):
@@ -178,6 +189,21 @@ class Understander(Teachable, Relabelling):
             if len(slots) >= 2 and all(r.value is not None for r in slots.values()):
                 return candidate.intent, candidate.confidence, slots
         return None
+
+    def _names_one_account(
+        self, text: str, directory: Directory | None, structure_id: str | None
+    ) -> bool:
+        """« bloque uniquement le compte de l'élève Yanis Boudjema »: the assistant blocks and
+        unblocks a whole profile, never the pupil or parent the message names."""
+        if directory is None or structure_id is None:
+            return False
+        families = [
+            u
+            for u in self.roster.users(directory, structure_id)
+            if u.profile in BLOCKABLE_PROFILES
+        ]
+        found = self.reader.person(text, families)
+        return found.value is not None and not found.partial
 
     def _teacher_to_remove(
         self,
