@@ -7,6 +7,7 @@ from __future__ import annotations
 from intents.kb import KnowledgeBase
 from intents.nlu.analysis import OUT_OF_SCOPE, Analysis
 from intents.nlu.entities import EntityReader
+from intents.nlu.normalize import fold, stem
 
 BLOCKING = {"action.block", "action.unblock"}
 
@@ -20,6 +21,20 @@ def links(kb: KnowledgeBase) -> tuple[dict[str, str], dict[str, str]]:
     why = {e.id: e.why for e in kb.entries.values() if e.why}
     reasons = {**why, **{i: why[h] for i, h in counterpart.items() if h in why}}
     return counterpart, reasons
+
+
+def order_verbs(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
+    """Each action → the stems of the verbs its phrasings give it as an order with (« supprime »
+    for deleting a group, never for putting the teachers in Resp-Affect-GAR)."""
+    lexicon = kb.lexicon
+    found: dict[str, frozenset[str]] = {}
+    for entry in kb.entries.values():
+        if entry.kind == "action":
+            opened = (lexicon.imperative(lexicon.rewrite(fold(x))) for x in entry.examples)
+            found[entry.id] = frozenset(
+                stem(m.group(0).split()[-1].lstrip("/")) for m in opened if m is not None
+            )
+    return found
 
 
 class Relabelling:

@@ -12,7 +12,7 @@ from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
 from intents.nlu.normalize import fold, without_nothing_to_do
-from intents.nlu.relabel import BLOCKING, Relabelling, links
+from intents.nlu.relabel import BLOCKING, Relabelling, links, order_verbs
 from intents.nlu.roster import Roster
 from intents.nlu.slots import SlotReader
 from intents.nlu.taught import TaughtPhrasings, Teachable
@@ -62,6 +62,7 @@ class Understander(Teachable, Relabelling):
         self.reader = reader or EntityReader(kb.lexicon)
         self.floor = floor if floor is not None else matcher.config.floor
         self.counterpart, self.reasons = links(kb)
+        self.verbs = order_verbs(kb)
         self.roster = Roster(lambda: matcher.word_counts)
         self.slots = SlotReader(self.reader, self.roster)
         self.taught = TaughtPhrasings(kb, matcher)  # phrasings an eRun taught in chat
@@ -159,6 +160,10 @@ class Understander(Teachable, Relabelling):
         ):
             intent = OUT_OF_SCOPE
         if self.kb.kind(intent) == "action" and not slots:
+            other = self._action_of_verb(analysis, intent, text, directory, structure_id)
+            if other is not None:
+                intent, confidence, slots = other
+        if self.kb.kind(intent) == "action" and not slots:
             slots = self.slots.read(intent, text, directory, structure_id)
             if self._teacher_to_remove(intent, analysis, slots, directory, structure_id):
                 intent = DETACH
@@ -187,6 +192,36 @@ class Understander(Teachable, Relabelling):
                 continue
             slots = self.slots.read(candidate.intent, text, directory, structure_id)
             if len(slots) >= 2 and all(r.value is not None for r in slots.values()):
+                return candidate.intent, candidate.confidence, slots
+        return None
+
+    def _action_of_verb(
+        self,
+        analysis: Analysis,
+        intent: str,
+        text: str,
+        directory: Directory | None,
+        structure_id: str | None,
+    ) -> tuple[str, float, Slots] | None:
+        """« supprime resp-affect-gar » names the group the GAR action fills, but no one gives
+        that action with « supprime », and it finds no one to act on in the message: a close
+        action that is given with the verb of the order, and finds all it acts on, is the one
+        meant (blocking's polarity is read apart)."""
+        if intent in BLOCKING or not analysis.cues.order or directory is None:
+            return None
+        said = {c[6:] for c in analysis.concepts if c.startswith("order_")}
+        if not said or said & self.verbs.get(intent, frozenset()):
+            return None
+        own = self.slots.read(intent, text, directory, structure_id)
+        if own and all(r.value is not None for r in own.values()):
+            return None  # « supprime le rattachement de Marc Dubois » : Marc Dubois, detached
+        for candidate in analysis.ranking[1:4]:
+            if candidate.confidence < self.floor or not said & self.verbs.get(
+                candidate.intent, frozenset()
+            ):
+                continue
+            slots = self.slots.read(candidate.intent, text, directory, structure_id)
+            if slots and all(r.value is not None for r in slots.values()):
                 return candidate.intent, candidate.confidence, slots
         return None
 
