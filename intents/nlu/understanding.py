@@ -238,7 +238,13 @@ class Understander(Teachable, Relabelling):
             if u.profile in BLOCKABLE_PROFILES
         ]
         found = self.reader.person(text, families)
-        return found.value is not None and not found.partial
+        if found.partial:
+            return False
+        # « la famille Wojcik » names its four members alike: one family all the same. Typed
+        # whole, not guessed at: « merci d'avance » is no Mercier.
+        named = {found.value, *found.candidates}
+        words = set(fold(text).split())
+        return any(u.id in named and set(fold(u.last_name).split()) <= words for u in families)
 
     def _teacher_to_remove(
         self,
