@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 
 from intents.nlu.analysis import Analysis
-from intents.nlu.normalize import Lexicon, fold, stem
+from intents.nlu.normalize import Lexicon, fold, order_concept
 
 _CLAUSES = re.compile(
     r"[?!.;\n]+|\b(?:et aussi|autre question|sinon|par ailleurs|au fait)\b", re.IGNORECASE
@@ -122,5 +122,5 @@ def read_clause_order(analysis: Analysis, lexicon: Lexicon) -> None:
         return
     words = order.split()
     analysis.cues = dataclasses.replace(analysis.cues, order=True)
-    analysis.concepts |= {f"order_{stem(words[0])}"}
+    analysis.concepts |= {order_concept(words[0])}
     analysis.requested = analysis.requested or frozenset(lexicon.concepts_in(" ".join(words[:4])))

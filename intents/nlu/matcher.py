@@ -18,7 +18,7 @@ from intents.nlu import fitted_cache
 from intents.nlu.analysis import OUT_OF_SCOPE, Analysis, Candidate, Cues
 from intents.nlu.classifier import ClassifierConfig, LinearClassifier, load_or_train
 from intents.nlu.clauses import read_clause_order
-from intents.nlu.normalize import fold, stem
+from intents.nlu.normalize import fold, order_concept, stem
 from intents.nlu.postings import Postings, unit
 from intents.nlu.ranking import Shortlister
 from intents.nlu.tuning import MatcherConfig, load_tuning
@@ -169,7 +169,7 @@ class Matcher:
             if self.lexicon.is_infinitive(verb):
                 counts[INFINITIVE_CUE] += 1.0
             # The verb that opens an order says what to do more than any later word.
-            counts[f"__order_{stem(verb.lstrip('/'))}__"] += 1.0
+            counts[f"__{order_concept(verb)}__"] += 1.0
         if words and words[0] in {
             "pourquoi",
             "quand",

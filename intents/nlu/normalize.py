@@ -406,3 +406,12 @@ def stem(word: str) -> str:
         return word
     stemmed: str = _stemmer.stemWord(word)
     return stemmed
+
+
+# The concepts of the verbs that open an order (« supprime » → order_supprim): what is asked.
+ORDER_CONCEPT = "order_"
+
+
+def order_concept(verb: str) -> str:
+    """The concept of a verb that opens an order, « /supprimer » and « supprimer » alike."""
+    return ORDER_CONCEPT + stem(verb.lstrip("/"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from intents.kb import KnowledgeBase
 from intents.nlu.analysis import OUT_OF_SCOPE, Analysis
 from intents.nlu.entities import EntityReader
-from intents.nlu.normalize import fold, stem
+from intents.nlu.normalize import fold, order_concept
 
 BLOCKING = {"action.block", "action.unblock"}
 
@@ -24,15 +24,15 @@ def links(kb: KnowledgeBase) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def order_verbs(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
-    """Each action → the stems of the verbs its phrasings give it as an order with (« supprime »
-    for deleting a group, never for putting the teachers in Resp-Affect-GAR)."""
+    """Each action → the concepts of the verbs its phrasings give it as an order with
+    (« supprime » for deleting a group, never for putting the teachers in Resp-Affect-GAR)."""
     lexicon = kb.lexicon
     found: dict[str, frozenset[str]] = {}
     for entry in kb.entries.values():
         if entry.kind == "action":
             opened = (lexicon.imperative(lexicon.rewrite(fold(x))) for x in entry.examples)
             found[entry.id] = frozenset(
-                stem(m.group(0).split()[-1].lstrip("/")) for m in opened if m is not None
+                order_concept(m.group(0).split()[-1]) for m in opened if m is not None
             )
     return found
 

@@ -11,7 +11,7 @@ from intents.kb import KnowledgeBase
 from intents.nlu.clauses import several_topics
 from intents.nlu.entities import EntityReader
 from intents.nlu.matcher import OUT_OF_SCOPE, Analysis, Matcher
-from intents.nlu.normalize import fold, without_nothing_to_do
+from intents.nlu.normalize import ORDER_CONCEPT, fold, without_nothing_to_do
 from intents.nlu.relabel import BLOCKING, Relabelling, links, order_verbs
 from intents.nlu.roster import Roster
 from intents.nlu.slots import SlotReader
@@ -191,7 +191,7 @@ class Understander(Teachable, Relabelling):
             if self.kb.kind(candidate.intent) != "action" or candidate.confidence < self.floor:
                 continue
             slots = self.slots.read(candidate.intent, text, directory, structure_id)
-            if len(slots) >= 2 and all(r.value is not None for r in slots.values()):
+            if len(slots) >= 2 and _all_filled(slots):
                 return candidate.intent, candidate.confidence, slots
         return None
 
@@ -209,11 +209,11 @@ class Understander(Teachable, Relabelling):
         meant (blocking's polarity is read apart)."""
         if intent in BLOCKING or not analysis.cues.order or directory is None:
             return None
-        said = {c[6:] for c in analysis.concepts if c.startswith("order_")}
+        said = {c for c in analysis.concepts if c.startswith(ORDER_CONCEPT)}
         if not said or said & self.verbs.get(intent, frozenset()):
             return None
         own = self.slots.read(intent, text, directory, structure_id)
-        if own and all(r.value is not None for r in own.values()):
+        if _all_filled(own):
             return None  # « supprime le rattachement de Marc Dubois » : Marc Dubois, detached
         for candidate in analysis.ranking[1:4]:
             if candidate.confidence < self.floor or not said & self.verbs.get(
@@ -221,7 +221,7 @@ class Understander(Teachable, Relabelling):
             ):
                 continue
             slots = self.slots.read(candidate.intent, text, directory, structure_id)
-            if slots and all(r.value is not None for r in slots.values()):
+            if _all_filled(slots):
                 return candidate.intent, candidate.confidence, slots
         return None
 
@@ -310,3 +310,8 @@ class Understander(Teachable, Relabelling):
         if entry.kind != "faq":
             return None
         return intent
+
+
+def _all_filled(slots: Slots) -> bool:
+    """The reading has slots, and each holds a value of the school."""
+    return bool(slots) and all(r.value is not None for r in slots.values())
